@@ -1,0 +1,28 @@
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: dev test demo lint bench clean
+
+dev: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements-dev.txt tools/dev_install.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python tools/dev_install.py
+	touch $@
+
+test: dev
+	$(BIN)/python -m pytest -n 2 -q tests
+
+demo: dev
+	$(BIN)/python tools/demo.py
+
+lint: dev
+	$(BIN)/ruff check conda_envbundle tests tools
+	$(BIN)/ruff format --check conda_envbundle tests tools
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,112 @@
+"""Every difference between conda 24.7.1 (our minimum) and the newest conda, in one place.
+
+Nothing outside this module may test conda's version or guess at moved names.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from conda import __version__ as CONDA_VERSION
+from conda.base.context import context
+from conda.core.prefix_data import PrefixData
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from conda.models.records import PrefixRecord
+
+__all__ = [
+    "CONDA_VERSION",
+    "PathEnum",
+    "first_writable_envs_dir",
+    "forget_prefix_data",
+    "is_conda_environment",
+    "load_records",
+    "native_subdir",
+    "print_json",
+    "register_env",
+    "site_packages_short_path",
+    "virtual_package_versions",
+]
+
+try:  # conda >= 26.1
+    from conda.models.enums import PathEnum
+except ImportError:
+    from conda.models.enums import PathType as PathEnum
+
+
+def load_records(prefix: str) -> Iterator[PrefixRecord]:
+    """Read the conda records of ``prefix`` without conda's pip interoperability.
+
+    The pip reader may delete conda-meta records of "clobbered" packages; bundling must
+    be read-only. The flag is positional because its keyword changed name in 25.5.
+    """
+    prefix_data = PrefixData(prefix, False)
+    prefix_data.reload()
+    return prefix_data.iter_records()
+
+
+def forget_prefix_data(prefix: str) -> None:
+    """Drop conda's per-process cache of ``prefix`` after we wrote its conda-meta."""
+    from conda.core.prefix_data import delete_prefix_from_linked_data
+
+    delete_prefix_from_linked_data(prefix)
+
+
+def is_conda_environment(prefix: str) -> bool:
+    """True when ``prefix`` holds ``conda-meta/history``, conda's mark of an environment."""
+    from conda.base.constants import PREFIX_MAGIC_FILE
+
+    return os.path.isfile(os.path.join(prefix, PREFIX_MAGIC_FILE))
+
+
+def first_writable_envs_dir() -> str:
+    """The envs directory where ``-n NAME`` puts a new environment (created if needed)."""
+    try:  # conda >= 25.5
+        from conda.gateways.disk.create import first_writable_envs_dir as first
+    except ImportError:
+        from conda.base.context import _first_writable_envs_dir as first
+    return first()
+
+
+def native_subdir() -> str:
+    """The host's platform subdir, ignoring CONDA_SUBDIR overrides."""
+    native = getattr(context, "_native_subdir", None)
+    return native() if callable(native) else context.subdir
+
+
+def virtual_package_versions() -> dict[str, str]:
+    """Virtual packages of this machine as ``{"__glibc": "2.36", ...}``."""
+    manager = context.plugin_manager
+    if hasattr(manager, "get_virtual_package_records"):  # conda >= 24.9
+        records = manager.get_virtual_package_records()
+        return {rec.name: rec.version for rec in records}
+    packages = manager.get_virtual_packages()  # conda < 25.9
+    return {f"__{pkg.name}": pkg.version for pkg in packages}
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as conda prints JSON results."""
+    from conda.cli.common import stdout_json
+
+    stdout_json(data)
+
+
+def site_packages_short_path(records) -> str | None:
+    """``lib/pythonX.Y/site-packages`` of the environment's python, if it has one."""
+    from conda.common.path import get_python_site_packages_short_path
+
+    for rec in records:
+        if rec.name == "python":
+            declared = getattr(rec, "python_site_packages_path", None)  # conda >= 24.11
+            return declared or get_python_site_packages_short_path(rec.version)
+    return None
+
+
+def register_env(prefix: str) -> None:
+    """Add ``prefix`` to conda's environments.txt (a no-op when conda is told not to)."""
+    from conda.core.envs_manager import register_env as register
+
+    register(prefix)

@@ -1,0 +1,143 @@
+"""argparse configuration of ``conda bundle`` / ``conda unbundle`` and their thin actions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from conda.cli.helpers import add_parser_json, add_parser_prefix
+
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
+
+
+class _FilterAction(argparse.Action):
+    """Collect --exclude/--include patterns into one list, in command-line order."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        filters = list(getattr(namespace, self.dest, None) or [])
+        filters.append((option_string.lstrip("-"), values))
+        setattr(namespace, self.dest, filters)
+
+
+def configure_bundle(p: ArgumentParser) -> None:
+    """Options of ``conda bundle``."""
+    p.description = (
+        "Pack an installed conda environment into one relocatable file. "
+        "Turn it back into an environment anywhere with `conda unbundle`."
+    )
+    add_parser_prefix(p)
+    group = p.add_argument_group("Bundle Options")
+    group.add_argument("-o", "--output", dest="bundle_output", metavar="FILE",
+                       help="Where to write the bundle (default: <env name>.tar.zst here).")
+    group.add_argument("--force", dest="bundle_force", action="store_true",
+                       help="Overwrite the output file if it exists.")
+    for flag, verb in (("--exclude", "Leave out"), ("--include", "Put back")):
+        group.add_argument(flag, dest="bundle_filters", action=_FilterAction, metavar="PATTERN",
+                           help=f"{verb} files whose path in the environment matches this "
+                           "fnmatch pattern; --exclude and --include apply in the order given.")
+    group.add_argument("--ignore-editable", dest="bundle_ignore_editable", action="store_true",
+                       help="Bundle without editable (development) installs instead of failing.")
+    group.add_argument("--ignore-missing", dest="bundle_ignore_missing", action="store_true",
+                       help="Bundle even if files recorded by conda are missing.")
+    add_parser_json(p)
+
+
+def configure_unbundle(p: ArgumentParser) -> None:
+    """Options of ``conda unbundle``."""
+    p.description = (
+        "Turn a bundle made by `conda bundle` into a working environment at any path, offline."
+    )
+    p.add_argument("bundle_path", metavar="BUNDLE", help="The bundle file.")
+    add_parser_prefix(p)
+    group = p.add_argument_group("Unbundle Options")
+    group.add_argument("--force", dest="bundle_force", action="store_true",
+                       help="Replace an existing environment at the target.")
+    add_parser_json(p)
+
+
+def source_prefix(args: Namespace) -> str:
+    """The environment to bundle: -n/-p, else the active one, but never base implicitly."""
+    from conda.base.context import context, locate_prefix_by_name
+
+    from .exceptions import SourceEnvironmentError
+
+    if args.prefix:
+        return os.path.abspath(os.path.expanduser(args.prefix))
+    if args.name:
+        return locate_prefix_by_name(args.name)
+    active = context.active_prefix
+    if not active or os.path.normpath(active) == os.path.normpath(context.root_prefix):
+        raise SourceEnvironmentError(
+            "No environment given. Name the one to bundle with -n NAME or -p PATH "
+            "(base is only bundled when named)."
+        )
+    return active
+
+
+def target_prefix(args: Namespace) -> str:
+    """Where to unbundle: -p PATH, or -n NAME in the first writable envs directory."""
+    from . import _compat
+    from .exceptions import SourceEnvironmentError
+
+    if args.prefix:
+        return os.path.abspath(os.path.expanduser(args.prefix))
+    if args.name:
+        if "/" in args.name or os.sep in args.name or args.name in ("base", "root", ".", ".."):
+            raise SourceEnvironmentError(
+                f"{args.name!r} cannot name a new environment. Use a plain name, or -p PATH."
+            )
+        return os.path.join(_compat.first_writable_envs_dir(), args.name)
+    raise SourceEnvironmentError("Say where to create the environment: -n NAME or -p PATH.")
+
+
+def bundle_action(args: Namespace) -> int:
+    """Run ``conda bundle``."""
+    from conda.base.context import context
+
+    from . import _compat, api
+
+    result = api.bundle(
+        source_prefix(args),
+        args.bundle_output,
+        force=args.bundle_force,
+        filters=args.bundle_filters,
+        ignore_editable=args.bundle_ignore_editable,
+        ignore_missing=args.bundle_ignore_missing,
+    )
+    if context.json:
+        _compat.print_json({"success": True, **vars(result)})
+        return 0
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Bundled {result.packages} packages, {result.files} entries "
+          f"({_size(result.content_size)}) from {result.source}")
+    print(f"  into {result.output} ({_size(result.size)}, sha256 {result.sha256})")
+    return 0
+
+
+def unbundle_action(args: Namespace) -> int:
+    """Run ``conda unbundle``."""
+    from conda.base.context import context
+
+    from . import _compat, api
+
+    result = api.unbundle(args.bundle_path, target_prefix(args), force=args.bundle_force)
+    if context.json:
+        _compat.print_json({"success": True, **vars(result)})
+        return 0
+    print(f"Unbundled {result.packages} packages into {result.prefix} "
+          f"({result.relocated} files relocated from {result.source})")
+    print(f"To activate it: conda activate {result.prefix}")
+    return 0
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{count} B"
+        value /= 1000
+    return f"{count} B"

@@ -1,0 +1,56 @@
+"""User-facing errors. Each says what is wrong and what to do, in one or two lines."""
+
+from __future__ import annotations
+
+from conda import CondaError
+
+
+class EnvBundleError(CondaError):
+    """Base class of every conda-envbundle error; conda prints it without a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class SourceEnvironmentError(EnvBundleError):
+    """The environment to bundle is missing, unnamed or not a conda environment."""
+
+
+class OutputExistsError(EnvBundleError):
+    """The output already exists and --force was not given."""
+
+
+class EditableInstallError(EnvBundleError):
+    """The environment holds editable (development) installs that cannot travel."""
+
+
+class MissingFilesError(EnvBundleError):
+    """Files that conda records as installed are missing from the environment."""
+
+
+class UnsafeLinkError(EnvBundleError):
+    """A symlink in the environment points outside it."""
+
+
+class FileChangedError(EnvBundleError):
+    """A file changed while it was being bundled."""
+
+
+class BundleFormatError(EnvBundleError):
+    """The file is not a bundle, or it is damaged, truncated or hostile."""
+
+
+class ChecksumMismatchError(BundleFormatError):
+    """A file in the bundle does not match the checksum in its manifest."""
+
+
+class TargetExistsError(EnvBundleError):
+    """The target path already exists and --force was not given."""
+
+
+class IncompatibleTargetError(EnvBundleError):
+    """The bundle cannot run on this machine or at this path."""
+
+
+class RelocationError(EnvBundleError):
+    """A prefix could not be rewritten."""

@@ -1,0 +1,303 @@
+"""An installed environment, read through conda's PrefixData, as a list of entries to ship.
+
+For each file the inventory decides where its bytes come from (the pristine copy in the
+package cache, or the installed file) and which prefix must be rewritten at unbundle.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _compat, scan
+from .exceptions import EditableInstallError, MissingFilesError, UnsafeLinkError
+from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
+from .packages import PackageFiles, package_files
+
+SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock", MANIFEST_DIR.split("/")[0]}
+CACHE_PATH_KEYS = ("extracted_package_dir", "package_tarball_full_path")
+_BOUND = re.compile(r">=?\s*([0-9][0-9.]*)")
+
+
+@dataclass
+class Item:
+    """One entry to ship, and where its bytes come from."""
+
+    entry: FileEntry
+    source: str | None = None
+    content: bytes | None = None
+
+
+@dataclass
+class Inventory:
+    """Everything ``conda bundle`` will write, decided before the first byte is written."""
+
+    prefix: str
+    items: list[Item]
+    packages: list[dict[str, Any]]
+    requirements: dict[str, str]
+    uncached: list[str] = field(default_factory=list)
+    unrelocated: list[dict[str, str]] = field(default_factory=list)
+    mtime: int = 315532800
+
+    @property
+    def files(self) -> list[FileEntry]:
+        return [item.entry for item in self.items]
+
+
+@dataclass
+class Options:
+    """What the user asked of the inventory."""
+
+    filters: list[tuple[str, str]] = field(default_factory=list)
+    ignore_editable: bool = False
+    ignore_missing: bool = False
+    threads: int = 0
+
+
+def take_inventory(prefix: str, options: Options) -> Inventory:
+    """Read ``prefix`` (not modifying it) and decide what to ship and how to relocate it."""
+    records = sorted(_compat.load_records(prefix), key=lambda rec: rec.name)
+    pkgs = package_files(prefix, records)
+    if not options.ignore_editable:
+        _refuse_editables(prefix)
+    if not options.ignore_missing:
+        _refuse_missing(prefix, pkgs)
+    paths = [p for p in _walk(prefix) if _wanted(p[0], options.filters) or p[1] == DIR]
+    items, unrelocated = _classify(prefix, paths, pkgs, options.threads)
+    return Inventory(
+        prefix=prefix,
+        items=items,
+        packages=[_package_summary(pkg) for pkg in pkgs],
+        requirements=_requirements(records),
+        uncached=[pkg.record.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
+        unrelocated=unrelocated,
+        mtime=_fixed_mtime(records),
+    )
+
+
+def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
+    keep = True
+    for action, pattern in filters:
+        if fnmatch.fnmatchcase(relpath, pattern):
+            keep = action == "include"
+    return keep
+
+
+def _walk(prefix: str) -> Iterable[tuple[str, str]]:
+    """Yield ``(relative path, kind)`` for everything under ``prefix``, sorted."""
+    for root, dirs, files in os.walk(prefix):
+        rel_root = os.path.relpath(root, prefix).replace(os.sep, "/")
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        if not rel_root:
+            dirs[:] = [d for d in dirs if d not in SKIPPED_TOP_LEVEL]
+        if rel_root == "conda-meta/":
+            dirs[:] = [d for d in dirs if d != MANIFEST_DIR.split("/")[1]]
+        names = [(d, DIR) for d in dirs] + [(f, FILE) for f in files]
+        for name, kind in names:
+            full = os.path.join(root, name)
+            if os.path.islink(full):
+                kind = SYMLINK
+            elif kind == FILE and not stat.S_ISREG(os.lstat(full).st_mode):
+                continue
+            yield rel_root + name, kind
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+        dirs.sort()
+
+
+def _classify(
+    prefix: str, paths: list[tuple[str, str]], pkgs: list[PackageFiles], threads: int
+) -> tuple[list[Item], list[dict[str, str]]]:
+    owners = {path: pkg for pkg in pkgs for path in pkg.record_paths}
+    needle = prefix.encode()
+    bad_links: list[str] = []
+    unrelocated: list[dict[str, str]] = []
+
+    def one(relpath: str, kind: str) -> Item:
+        full = os.path.join(prefix, relpath)
+        st = os.lstat(full)
+        mode = stat.S_IMODE(st.st_mode) & 0o1777
+        if kind == DIR:
+            return Item(FileEntry(relpath, DIR, mode=mode))
+        if kind == SYMLINK:
+            target = _link_target(prefix, relpath, os.readlink(full))
+            if target is None:
+                bad_links.append(relpath)
+            return Item(FileEntry(relpath, SYMLINK, target=target or "."))
+        if relpath.startswith("conda-meta/") and relpath.endswith(".json") and "/" not in relpath[11:]:
+            return _record_item(full, relpath, mode, needle)
+        pkg = owners.get(relpath)
+        pristine = pkg.pristine.get(relpath) if pkg else None
+        if pristine is not None:
+            facts = scan.scan_file(pristine.source, None)
+            if facts.sha256 == pristine.sha256:
+                entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256,
+                                  prefix=PrefixRule(pristine.placeholder, pristine.mode))
+                return Item(entry, source=pristine.source)
+        facts = scan.scan_file(full, needle)
+        entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
+        if facts.offsets:
+            declared = pkg.prefix_modes.get(relpath) if pkg else None
+            entry.prefix, reason = _installed_rule(full, relpath, needle, facts, declared)
+            if reason:
+                unrelocated.append({"path": relpath, "reason": reason})
+        return Item(entry, source=full)
+
+    with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
+        items = list(pool.map(lambda p: one(*p), paths))
+    if bad_links:
+        shown = ", ".join(bad_links[:5]) + (" ..." if len(bad_links) > 5 else "")
+        raise UnsafeLinkError(
+            f"{len(bad_links)} symlink(s) point outside the environment: {shown}. "
+            "Replace them with files, or leave them out with --exclude."
+        )
+    unrelocated.sort(key=lambda u: u["path"])
+    return items, unrelocated
+
+
+def _installed_rule(
+    full: str, relpath: str, needle: bytes, facts: scan.FileFacts, declared: str | None
+) -> tuple[PrefixRule | None, str | None]:
+    """The rule for an installed file that contains the source prefix, or why there is none."""
+    prefix = needle.decode()
+    if relpath.endswith((".pyc", ".pyo")):
+        return None, "compiled Python: the old path only shows in tracebacks"
+    if declared == TEXT or (declared is None and not facts.has_nul):
+        return PrefixRule(prefix, TEXT), None
+    if scan.in_c_strings(full, needle, facts.offsets):
+        return PrefixRule(prefix, BINARY), None
+    return None, "binary file whose prefix is not in NUL-terminated strings"
+
+
+def _record_item(full: str, relpath: str, mode: int, needle: bytes) -> Item:
+    """A conda-meta record without the source machine's package-cache paths."""
+    with open(full, "rb") as fh:
+        data = json.load(fh)
+    for key in CACHE_PATH_KEYS:
+        if key in data:
+            data[key] = ""
+    if isinstance(data.get("link"), dict):
+        data["link"]["source"] = ""
+    content = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
+    facts = scan.scan_bytes([content], needle)
+    entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
+    if facts.offsets:
+        entry.prefix = PrefixRule(needle.decode(), TEXT)
+    return Item(entry, content=content)
+
+
+def _link_target(prefix: str, relpath: str, target: str) -> str | None:
+    """A symlink target made relative and checked to stay inside the environment."""
+    if os.path.isabs(target):
+        inside = os.path.relpath(target, prefix)
+        if inside == ".." or inside.startswith("../"):
+            return None
+        target = posixpath.relpath(inside, posixpath.dirname(relpath) or ".")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(relpath), target))
+    if resolved == ".." or resolved.startswith("../") or posixpath.isabs(resolved):
+        return None
+    return target
+
+
+def _refuse_editables(prefix: str) -> None:
+    found = sorted(_editable_installs(prefix))
+    if found:
+        raise EditableInstallError(
+            f"Editable install(s) cannot be bundled: {', '.join(found)}. Install them "
+            "normally (pip install <path>), or pass --ignore-editable to leave them behind."
+        )
+
+
+def _editable_installs(prefix: str) -> Iterable[str]:
+    for site in _site_packages_dirs(prefix):
+        for name in os.listdir(site):
+            full = os.path.join(site, name)
+            if name.endswith(".egg-link"):
+                yield name[: -len(".egg-link")]
+            elif name.endswith(".dist-info") and _is_editable_dist(full):
+                yield name[: -len(".dist-info")].rsplit("-", 1)[0]
+
+
+def _is_editable_dist(dist_info: str) -> bool:
+    try:
+        with open(os.path.join(dist_info, "direct_url.json"), "rb") as fh:
+            return bool(json.load(fh).get("dir_info", {}).get("editable"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _site_packages_dirs(prefix: str) -> Iterable[str]:
+    lib = os.path.join(prefix, "lib")
+    if os.path.isdir(lib):
+        for name in sorted(os.listdir(lib)):
+            site = os.path.join(lib, name, "site-packages")
+            if name.startswith("python") and os.path.isdir(site):
+                yield site
+    windows_site = os.path.join(prefix, "Lib", "site-packages")
+    if os.path.isdir(windows_site):
+        yield windows_site
+
+
+def _refuse_missing(prefix: str, pkgs: list[PackageFiles]) -> None:
+    missing = {
+        pkg.record.name: [p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))]
+        for pkg in pkgs
+    }
+    missing = {name: paths for name, paths in missing.items() if paths}
+    if missing:
+        detail = "; ".join(f"{name}: {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
+                           for name, paths in sorted(missing.items()))
+        raise MissingFilesError(
+            f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
+            "those packages, or pass --ignore-missing to bundle without them."
+        )
+
+
+def _package_summary(pkg: PackageFiles) -> dict[str, Any]:
+    rec = pkg.record
+    return {
+        "name": rec.name,
+        "version": rec.version,
+        "build": rec.build,
+        "build_number": rec.build_number,
+        "channel": str(rec.channel.canonical_name) if rec.channel else "",
+        "subdir": rec.subdir,
+        "fn": rec.fn,
+        "md5": rec.get("md5", None),
+        "sha256": rec.get("sha256", None),
+        "cached": pkg.cached or not pkg.has_prefix_files,
+    }
+
+
+def _requirements(records) -> dict[str, str]:
+    """The highest ``__glibc`` and ``__osx`` lower bounds that the packages declare."""
+    found: dict[str, tuple[int, ...]] = {}
+    for rec in records:
+        for spec in (*rec.depends, *rec.constrains):
+            name = spec.split()[0].split(">")[0].split("=")[0]
+            if name not in ("__glibc", "__osx"):
+                continue
+            for bound in _BOUND.findall(spec):
+                version = tuple(int(x) for x in bound.strip(".").split(".") if x)
+                key = name.lstrip("_")
+                found[key] = max(found.get(key, ()), version)
+    return {key: ".".join(map(str, version)) for key, version in found.items()}
+
+
+def _fixed_mtime(records) -> int:
+    """SOURCE_DATE_EPOCH, else the newest package build time: the same for the same packages."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return int(epoch)
+    stamps = [int(rec.timestamp or 0) for rec in records]
+    newest = max(stamps, default=0)
+    newest = newest // 1000 if newest > 10**11 else newest
+    return max(newest, 315532800)

@@ -1,0 +1,100 @@
+"""What each installed conda package owns, and where its pristine files are cached."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from conda.common.path import get_python_noarch_target_path
+from conda.gateways.disk.read import read_paths_json
+from conda.models.enums import FileMode, NoarchType
+
+from . import _compat
+from .manifest import BINARY, TEXT
+
+
+@dataclass(frozen=True)
+class Pristine:
+    """A file as it is in the package cache, with its build-time placeholder inside."""
+
+    source: str
+    placeholder: str
+    mode: str
+    sha256: str
+
+
+@dataclass
+class PackageFiles:
+    """One installed package: its files and, when cached, their pristine copies."""
+
+    record: object
+    record_paths: list[str] = field(default_factory=list)
+    prefix_modes: dict[str, str] = field(default_factory=dict)
+    pristine: dict[str, Pristine] = field(default_factory=dict)
+
+    @property
+    def has_prefix_files(self) -> bool:
+        return bool(self.prefix_modes)
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.pristine)
+
+
+def _mode_name(file_mode) -> str:
+    return BINARY if file_mode == FileMode.binary else TEXT
+
+
+def package_files(prefix: str, records: list) -> list[PackageFiles]:
+    """Describe the files of every record of the environment at ``prefix``."""
+    site_packages = _compat.site_packages_short_path(records)
+    result = []
+    for rec in records:
+        pkg = PackageFiles(record=rec)
+        paths = rec.paths_data.paths if rec.paths_data else ()
+        pkg.record_paths = sorted({*rec.files, *(p.path for p in paths)} - {""})
+        pkg.prefix_modes = {
+            p.path: _mode_name(p.file_mode) for p in paths if p.prefix_placeholder
+        }
+        if pkg.prefix_modes:
+            pkg.pristine = _pristine_copies(rec, site_packages)
+        result.append(pkg)
+    return result
+
+
+def _cache_dir(rec) -> str | None:
+    candidates = [rec.get("extracted_package_dir", None)]
+    link = rec.get("link", None)
+    if link is not None:
+        candidates.append(getattr(link, "source", None))
+    for candidate in candidates:
+        if candidate and os.path.isfile(os.path.join(candidate, "info", "index.json")):
+            return candidate
+    return None
+
+
+def _pristine_copies(rec, site_packages: str | None) -> dict[str, Pristine]:
+    """Map installed paths to their cached, placeholder-bearing originals (if cached)."""
+    cache_dir = _cache_dir(rec)
+    if cache_dir is None:
+        return {}
+    try:
+        paths = read_paths_json(cache_dir).paths
+    except (OSError, ValueError):
+        return {}
+    noarch_python = rec.noarch == NoarchType.python
+    copies = {}
+    for path in paths:
+        if not path.prefix_placeholder or not path.sha256:
+            continue
+        target = path.path
+        if noarch_python:
+            if site_packages is None:
+                return {}
+            target = get_python_noarch_target_path(target, site_packages)
+        source = os.path.join(cache_dir, path.path)
+        if os.path.isfile(source) and not os.path.islink(source):
+            copies[target] = Pristine(
+                source, path.prefix_placeholder, _mode_name(path.file_mode), path.sha256
+            )
+    return copies

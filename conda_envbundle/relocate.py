@@ -1,0 +1,96 @@
+"""Prefix rewriting with conda's own code, plus shebangs that work without activation."""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from conda.core.portability import (
+    MAX_SHEBANG_LENGTH,
+    SHEBANG_REGEX,
+    generate_shebang_for_entry_point,
+    replace_long_shebang,
+    replace_prefix,
+    update_prefix,
+)
+from conda.exceptions import BinaryPrefixReplacementError
+from conda.models.enums import FileMode
+
+from . import scan
+from .exceptions import RelocationError
+from .manifest import BINARY, FileEntry
+
+
+def relocate_files(root: str, entries: list[FileEntry], new_prefix: str, subdir: str,
+                   threads: int = 0) -> dict[str, str]:
+    """Rewrite every entry's prefix rule under ``root``; returns new sha256 by path."""
+
+    def one(entry: FileEntry) -> tuple[str, str]:
+        full = os.path.join(root, entry.path)
+        if entry.prefix.mode == BINARY:
+            relocate_binary(full, entry.prefix.placeholder, new_prefix, subdir)
+        else:
+            relocate_text(full, entry.prefix.placeholder, new_prefix, subdir)
+        return entry.path, scan.scan_file(full, None).sha256
+
+    workers = threads or min(8, (os.cpu_count() or 1) + 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(one, [e for e in entries if e.prefix]))
+
+
+def relocate_text(path: str, placeholder: str, new_prefix: str, subdir: str) -> None:
+    """Replace ``placeholder`` in a text file and make its shebang run without activation."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    new = replace_prefix(FileMode.text, data, placeholder, new_prefix, subdir)
+    new = fix_shebang(new, new_prefix)
+    if new != data:
+        with open(path, "wb") as fh:
+            fh.write(new)
+
+
+def relocate_binary(path: str, placeholder: str, new_prefix: str, subdir: str) -> None:
+    """Replace ``placeholder`` in NUL-terminated strings, padding to the same length."""
+    if len(new_prefix.encode()) > len(placeholder.encode()):
+        raise RelocationError(_too_long(path, placeholder))
+    try:
+        update_prefix(path, new_prefix, placeholder, FileMode.binary, subdir=subdir)
+    except BinaryPrefixReplacementError as exc:
+        raise RelocationError(f"Cannot relocate {path}: {exc}") from exc
+    except Exception as exc:  # conda's private _PaddingError is not a CondaError
+        if type(exc).__name__ != "_PaddingError":
+            raise
+        raise RelocationError(_too_long(path, placeholder)) from exc
+
+
+def _too_long(path: str, placeholder: str) -> str:
+    return (f"Cannot relocate {path}: the new prefix is longer than the "
+            f"{len(placeholder.encode())} bytes its binary strings can hold.")
+
+
+def fix_shebang(data: bytes, new_prefix: str) -> bytes:
+    """Make a shebang into the environment work with no activation and no PATH.
+
+    The kernel reads at most 127 bytes of a shebang and splits it at spaces. A python
+    interpreter gets conda's ``/bin/sh`` exec trampoline then; other interpreters get
+    conda's ``/usr/bin/env`` form, the best a non-python script can have.
+    """
+    if not data.startswith(b"#!"):
+        return data
+    end = data.find(b"\n")
+    first = data if end < 0 else data[:end]
+    match = re.match(SHEBANG_REGEX, first)
+    if not match:
+        return data
+    whole, exe, options = match.groups()
+    executable = exe.decode("utf-8", "surrogateescape").replace("\\ ", " ")
+    if not executable.startswith(new_prefix.rstrip("/") + "/"):
+        return data
+    if len(whole) + 1 <= MAX_SHEBANG_LENGTH and b"\\ " not in whole:
+        return data
+    if os.path.basename(executable).startswith("python") and not options.strip():
+        trampoline = generate_shebang_for_entry_point(executable)
+        rest = data[end + 1 :] if end >= 0 else b""
+        return trampoline.encode("utf-8", "surrogateescape") + rest
+    return replace_long_shebang(FileMode.text, data)
