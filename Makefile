@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml requirements-dev.txt tools/dev_install.py
 	touch $@
 
 test: dev
-	$(BIN)/python -m pytest -n 2 -q tests
+	$(BIN)/python -m pytest -q tests
 
 demo: dev
 	$(BIN)/python tools/demo.py

@@ -53,9 +53,17 @@ def default_output(prefix: str, fmt: str = DEFAULT_FORMAT) -> str:
     return os.path.abspath(f"{name}.{fmt}")
 
 
-def bundle(prefix: str, output: str | None = None, *, force: bool = False,
-           filters: list[tuple[str, str]] | None = None, ignore_editable: bool = False,
-           ignore_missing: bool = False, level: int = 3, threads: int = 0) -> BundleResult:
+def bundle(
+    prefix: str,
+    output: str | None = None,
+    *,
+    force: bool = False,
+    filters: list[tuple[str, str]] | None = None,
+    ignore_editable: bool = False,
+    ignore_missing: bool = False,
+    level: int = 3,
+    threads: int = 0,
+) -> BundleResult:
     """Pack the conda environment at ``prefix`` into one relocatable bundle file.
 
     ``filters`` are ``("exclude" | "include", fnmatch pattern)`` pairs applied in order to
@@ -81,6 +89,7 @@ def bundle(prefix: str, output: str | None = None, *, force: bool = False,
         subdir=_compat.native_subdir(),
         conda_version=_compat.CONDA_VERSION,
         tool_version=__version__,
+        site_packages=inv.site_packages,
         requirements=inv.requirements,
         packages=inv.packages,
         files=inv.files,
@@ -122,8 +131,9 @@ def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
     return notes
 
 
-def unbundle(bundle_path: str, prefix: str, *, force: bool = False,
-             threads: int = 0) -> UnbundleResult:
+def unbundle(
+    bundle_path: str, prefix: str, *, force: bool = False, threads: int = 0
+) -> UnbundleResult:
     """Create a working environment at ``prefix`` from a bundle file (``-`` reads stdin).
 
     Every check runs before anything is written; on error the target is as it was.

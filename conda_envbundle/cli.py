@@ -30,18 +30,40 @@ def configure_bundle(p: ArgumentParser) -> None:
     )
     add_parser_prefix(p)
     group = p.add_argument_group("Bundle Options")
-    group.add_argument("-o", "--output", dest="bundle_output", metavar="FILE",
-                       help="Where to write the bundle (default: <env name>.tar.zst here).")
-    group.add_argument("--force", dest="bundle_force", action="store_true",
-                       help="Overwrite the output file if it exists.")
+    group.add_argument(
+        "-o",
+        "--output",
+        dest="bundle_output",
+        metavar="FILE",
+        help="Where to write the bundle (default: <env name>.tar.zst here).",
+    )
+    group.add_argument(
+        "--force",
+        dest="bundle_force",
+        action="store_true",
+        help="Overwrite the output file if it exists.",
+    )
     for flag, verb in (("--exclude", "Leave out"), ("--include", "Put back")):
-        group.add_argument(flag, dest="bundle_filters", action=_FilterAction, metavar="PATTERN",
-                           help=f"{verb} files whose path in the environment matches this "
-                           "fnmatch pattern; --exclude and --include apply in the order given.")
-    group.add_argument("--ignore-editable", dest="bundle_ignore_editable", action="store_true",
-                       help="Bundle without editable (development) installs instead of failing.")
-    group.add_argument("--ignore-missing", dest="bundle_ignore_missing", action="store_true",
-                       help="Bundle even if files recorded by conda are missing.")
+        group.add_argument(
+            flag,
+            dest="bundle_filters",
+            action=_FilterAction,
+            metavar="PATTERN",
+            help=f"{verb} files whose path in the environment matches this "
+            "fnmatch pattern; --exclude and --include apply in the order given.",
+        )
+    group.add_argument(
+        "--ignore-editable",
+        dest="bundle_ignore_editable",
+        action="store_true",
+        help="Bundle without editable (development) installs instead of failing.",
+    )
+    group.add_argument(
+        "--ignore-missing",
+        dest="bundle_ignore_missing",
+        action="store_true",
+        help="Bundle even if files recorded by conda are missing.",
+    )
     add_parser_json(p)
 
 
@@ -53,8 +75,12 @@ def configure_unbundle(p: ArgumentParser) -> None:
     p.add_argument("bundle_path", metavar="BUNDLE", help="The bundle file.")
     add_parser_prefix(p)
     group = p.add_argument_group("Unbundle Options")
-    group.add_argument("--force", dest="bundle_force", action="store_true",
-                       help="Replace an existing environment at the target.")
+    group.add_argument(
+        "--force",
+        dest="bundle_force",
+        action="store_true",
+        help="Replace an existing environment at the target.",
+    )
     add_parser_json(p)
 
 
@@ -112,8 +138,10 @@ def bundle_action(args: Namespace) -> int:
         return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"Bundled {result.packages} packages, {result.files} entries "
-          f"({_size(result.content_size)}) from {result.source}")
+    print(
+        f"Bundled {result.packages} packages, {result.files} entries "
+        f"({_size(result.content_size)}) from {result.source}"
+    )
     print(f"  into {result.output} ({_size(result.size)}, sha256 {result.sha256})")
     return 0
 
@@ -128,8 +156,10 @@ def unbundle_action(args: Namespace) -> int:
     if context.json:
         _compat.print_json({"success": True, **vars(result)})
         return 0
-    print(f"Unbundled {result.packages} packages into {result.prefix} "
-          f"({result.relocated} files relocated from {result.source})")
+    print(
+        f"Unbundled {result.packages} packages into {result.prefix} "
+        f"({result.relocated} files relocated from {result.source})"
+    )
     print(f"To activate it: conda activate {result.prefix}")
     return 0
 

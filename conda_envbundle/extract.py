@@ -71,8 +71,9 @@ def _match(member, entry: FileEntry) -> None:
         raise BundleFormatError(
             f"{entry.path!r} in the bundle has {member.size} bytes; its manifest says {entry.size}."
         )
-    if kind == SYMLINK_KIND and (member.link != entry.target or
-                                 not link_stays_inside(entry.path, entry.target)):
+    if kind == SYMLINK_KIND and (
+        member.link != entry.target or not link_stays_inside(entry.path, entry.target)
+    ):
         raise BundleFormatError(f"The symlink {entry.path!r} in the bundle points outside it.")
 
 

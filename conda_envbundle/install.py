@@ -33,8 +33,9 @@ class InstallResult:
     relocated: int
 
 
-def install(stream: BinaryIO, target: str, *, force: bool = False,
-            threads: int = 0) -> InstallResult:
+def install(
+    stream: BinaryIO, target: str, *, force: bool = False, threads: int = 0
+) -> InstallResult:
     """Turn the bundle read from ``stream`` into a working environment at ``target``."""
     target = os.path.abspath(target)
     reader = open_reader(stream)
@@ -44,7 +45,7 @@ def install(stream: BinaryIO, target: str, *, force: bool = False,
         extract_members(reader, members, manifest, staging)
         relocated = relocate_files(staging, manifest.files, target, manifest.subdir, threads)
         hashes = {f.path: relocated.get(f.path, f.sha256) for f in manifest.files if f.kind == FILE}
-        for path in update_records(staging, hashes):
+        for path in update_records(staging, hashes, manifest.site_packages):
             hashes[path] = _scan_sha(os.path.join(staging, path))
         kept = _kept_manifest(manifest, target, hashes)
         _write_kept_manifest(staging, kept)
@@ -146,8 +147,9 @@ def _commit(staging: str, target: str) -> None:
     """Put the complete environment at ``target`` with a rename; swap out an old one."""
     backup = None
     if os.path.isdir(target) and os.listdir(target):
-        backup = tempfile.mkdtemp(dir=os.path.dirname(target),
-                                  prefix=f".{os.path.basename(target)}{BACKUP_MARK}")
+        backup = tempfile.mkdtemp(
+            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}{BACKUP_MARK}"
+        )
         os.rename(target, os.path.join(backup, "env"))
     try:
         os.rename(staging, target)

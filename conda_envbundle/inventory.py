@@ -22,7 +22,7 @@ from .exceptions import EditableInstallError, MissingFilesError, UnsafeLinkError
 from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
 from .packages import PackageFiles, package_files
 
-SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock", MANIFEST_DIR.split("/")[0]}
+SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock"}
 CACHE_PATH_KEYS = ("extracted_package_dir", "package_tarball_full_path")
 _BOUND = re.compile(r">=?\s*([0-9][0-9.]*)")
 
@@ -44,6 +44,7 @@ class Inventory:
     items: list[Item]
     packages: list[dict[str, Any]]
     requirements: dict[str, str]
+    site_packages: str | None = None
     uncached: list[str] = field(default_factory=list)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
     mtime: int = 315532800
@@ -71,13 +72,14 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         _refuse_editables(prefix)
     if not options.ignore_missing:
         _refuse_missing(prefix, pkgs)
-    paths = [p for p in _walk(prefix) if _wanted(p[0], options.filters) or p[1] == DIR]
+    paths = sorted(p for p in _walk(prefix) if _wanted(p[0], options.filters) or p[1] == DIR)
     items, unrelocated = _classify(prefix, paths, pkgs, options.threads)
     return Inventory(
         prefix=prefix,
         items=items,
         packages=[_package_summary(pkg) for pkg in pkgs],
         requirements=_requirements(records),
+        site_packages=_compat.site_packages_short_path(records),
         uncached=[pkg.record.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
         unrelocated=unrelocated,
         mtime=_fixed_mtime(records),
@@ -93,14 +95,14 @@ def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
 
 
 def _walk(prefix: str) -> Iterable[tuple[str, str]]:
-    """Yield ``(relative path, kind)`` for everything under ``prefix``, sorted."""
+    """Yield ``(relative path, kind)`` for everything under ``prefix``."""
     for root, dirs, files in os.walk(prefix):
         rel_root = os.path.relpath(root, prefix).replace(os.sep, "/")
         rel_root = "" if rel_root == "." else rel_root + "/"
         if not rel_root:
             dirs[:] = [d for d in dirs if d not in SKIPPED_TOP_LEVEL]
-        if rel_root == "conda-meta/":
-            dirs[:] = [d for d in dirs if d != MANIFEST_DIR.split("/")[1]]
+        if rel_root + "envbundle" == MANIFEST_DIR:
+            dirs[:] = [d for d in dirs if d != "envbundle"]
         names = [(d, DIR) for d in dirs] + [(f, FILE) for f in files]
         for name, kind in names:
             full = os.path.join(root, name)
@@ -110,7 +112,6 @@ def _walk(prefix: str) -> Iterable[tuple[str, str]]:
                 continue
             yield rel_root + name, kind
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
-        dirs.sort()
 
 
 def _classify(
@@ -132,15 +133,25 @@ def _classify(
             if target is None:
                 bad_links.append(relpath)
             return Item(FileEntry(relpath, SYMLINK, target=target or "."))
-        if relpath.startswith("conda-meta/") and relpath.endswith(".json") and "/" not in relpath[11:]:
+        if (
+            relpath.startswith("conda-meta/")
+            and relpath.endswith(".json")
+            and "/" not in relpath[11:]
+        ):
             return _record_item(full, relpath, mode, needle)
         pkg = owners.get(relpath)
         pristine = pkg.pristine.get(relpath) if pkg else None
         if pristine is not None:
             facts = scan.scan_file(pristine.source, None)
             if facts.sha256 == pristine.sha256:
-                entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256,
-                                  prefix=PrefixRule(pristine.placeholder, pristine.mode))
+                entry = FileEntry(
+                    relpath,
+                    FILE,
+                    mode,
+                    facts.size,
+                    facts.sha256,
+                    prefix=PrefixRule(pristine.placeholder, pristine.mode),
+                )
                 return Item(entry, source=pristine.source)
         facts = scan.scan_file(full, needle)
         entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
@@ -248,13 +259,17 @@ def _site_packages_dirs(prefix: str) -> Iterable[str]:
 
 def _refuse_missing(prefix: str, pkgs: list[PackageFiles]) -> None:
     missing = {
-        pkg.record.name: [p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))]
+        pkg.record.name: [
+            p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))
+        ]
         for pkg in pkgs
     }
     missing = {name: paths for name, paths in missing.items() if paths}
     if missing:
-        detail = "; ".join(f"{name}: {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
-                           for name, paths in sorted(missing.items()))
+        detail = "; ".join(
+            f"{name}: {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
+            for name, paths in sorted(missing.items())
+        )
         raise MissingFilesError(
             f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
             "those packages, or pass --ignore-missing to bundle without them."

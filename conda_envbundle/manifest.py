@@ -62,6 +62,7 @@ class Manifest:
     subdir: str
     conda_version: str
     tool_version: str
+    site_packages: str | None = None
     requirements: dict[str, str] = field(default_factory=dict)
     packages: list[dict[str, Any]] = field(default_factory=list)
     files: list[FileEntry] = field(default_factory=list)
@@ -86,7 +87,11 @@ class Manifest:
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "created_by": {"tool": self.tool_version, "conda": self.conda_version},
-            "source": {"prefix": self.source_prefix, "name": self.source_name},
+            "source": {
+                "prefix": self.source_prefix,
+                "name": self.source_name,
+                "site_packages": self.site_packages,
+            },
             "platform": {"subdir": self.subdir, **self.requirements},
             "prefix_limit": self.prefix_limit,
             "packages": self.packages,
@@ -114,6 +119,7 @@ class Manifest:
                 subdir=str(platform.pop("subdir")),
                 conda_version=str(data["created_by"]["conda"]),
                 tool_version=str(data["created_by"]["tool"]),
+                site_packages=data["source"].get("site_packages"),
                 requirements={str(k): str(v) for k, v in platform.items()},
                 packages=list(data["packages"]),
                 files=[_entry_from_json(item) for item in data["files"]],

@@ -43,12 +43,14 @@ class _HashingFile:
         self.raw.flush()
 
 
-def write_bundle(inventory: Inventory, manifest: Manifest, output: str, fmt: str,
-                 *, level: int, threads: int) -> WriteResult:
+def write_bundle(
+    inventory: Inventory, manifest: Manifest, output: str, fmt: str, *, level: int, threads: int
+) -> WriteResult:
     """Stream the bundle into a temporary file beside ``output``, then rename it into place."""
     directory = os.path.dirname(os.path.abspath(output))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(output)}.",
-                                suffix=".part")
+    fd, temp = tempfile.mkstemp(
+        dir=directory, prefix=f".{os.path.basename(output)}.", suffix=".part"
+    )
     try:
         with os.fdopen(fd, "wb") as raw:
             out = _HashingFile(raw)
@@ -64,8 +66,9 @@ def write_bundle(inventory: Inventory, manifest: Manifest, output: str, fmt: str
     return WriteResult(out.size, out.digest.hexdigest())
 
 
-def _stream(inventory: Inventory, manifest: Manifest, out, fmt: str, *, level: int,
-            threads: int) -> None:
+def _stream(
+    inventory: Inventory, manifest: Manifest, out, fmt: str, *, level: int, threads: int
+) -> None:
     with open_writer(out, fmt, mtime=inventory.mtime, level=level, threads=threads) as tar:
         body = manifest.to_bytes()
         tar.add_file(MANIFEST_PATH, 0o644, len(body), [body])
@@ -102,8 +105,10 @@ def _hashed(blocks, digest) -> Iterator[bytes]:
 
 
 def _changed(item: Item) -> str:
-    return (f"{item.source or item.entry.path} changed while it was being bundled. Stop "
-            "whatever is writing to the environment and run conda bundle again.")
+    return (
+        f"{item.source or item.entry.path} changed while it was being bundled. Stop "
+        "whatever is writing to the environment and run conda bundle again."
+    )
 
 
 def _umask() -> int:

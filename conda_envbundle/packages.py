@@ -45,16 +45,29 @@ def _mode_name(file_mode) -> str:
     return BINARY if file_mode == FileMode.binary else TEXT
 
 
+def installed_path(path: str, noarch_python: bool, site_packages: str | None) -> str:
+    """Where a record's path lives in the environment.
+
+    conda (24.7 at least) records ``paths_data`` of noarch python packages with their
+    package-relative paths (``site-packages/...``); ``files`` has the installed ones.
+    """
+    if noarch_python and site_packages:
+        return get_python_noarch_target_path(path, site_packages)
+    return path
+
+
 def package_files(prefix: str, records: list) -> list[PackageFiles]:
     """Describe the files of every record of the environment at ``prefix``."""
     site_packages = _compat.site_packages_short_path(records)
     result = []
     for rec in records:
         pkg = PackageFiles(record=rec)
+        noarch_python = rec.noarch == NoarchType.python
         paths = rec.paths_data.paths if rec.paths_data else ()
-        pkg.record_paths = sorted({*rec.files, *(p.path for p in paths)} - {""})
+        where = {p.path: installed_path(p.path, noarch_python, site_packages) for p in paths}
+        pkg.record_paths = sorted({*rec.files, *where.values()} - {""})
         pkg.prefix_modes = {
-            p.path: _mode_name(p.file_mode) for p in paths if p.prefix_placeholder
+            where[p.path]: _mode_name(p.file_mode) for p in paths if p.prefix_placeholder
         }
         if pkg.prefix_modes:
             pkg.pristine = _pristine_copies(rec, site_packages)
@@ -87,11 +100,7 @@ def _pristine_copies(rec, site_packages: str | None) -> dict[str, Pristine]:
     for path in paths:
         if not path.prefix_placeholder or not path.sha256:
             continue
-        target = path.path
-        if noarch_python:
-            if site_packages is None:
-                return {}
-            target = get_python_noarch_target_path(target, site_packages)
+        target = installed_path(path.path, noarch_python, site_packages)
         source = os.path.join(cache_dir, path.path)
         if os.path.isfile(source) and not os.path.islink(source):
             copies[target] = Pristine(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from .packages import installed_path
+
 RECORD_DIR = "conda-meta"
 
 
@@ -14,18 +16,18 @@ def is_record_path(path: str) -> bool:
     return head == RECORD_DIR and name.endswith(".json")
 
 
-def update_records(root: str, hashes: dict[str, str]) -> list[str]:
+def update_records(root: str, hashes: dict[str, str], site_packages: str | None) -> list[str]:
     """Set ``sha256_in_prefix`` to the final hash of every file the records describe.
 
-    ``hashes`` maps every shipped file to its sha256 as it now is under ``root``.
-    Returns the record paths that were rewritten.
+    ``hashes`` maps every shipped file to its sha256 as it now is under ``root``;
+    ``site_packages`` places noarch python paths. Returns the rewritten record paths.
     """
     changed = []
     for path in sorted(p for p in hashes if is_record_path(p)):
         full = os.path.join(root, path)
         with open(full, "rb") as fh:
             record = json.load(fh)
-        if _refresh(record, hashes):
+        if _refresh(record, hashes, site_packages):
             with open(full, "w", encoding="utf-8") as fh:
                 json.dump(record, fh, indent=2, sort_keys=True)
                 fh.write("\n")
@@ -33,15 +35,16 @@ def update_records(root: str, hashes: dict[str, str]) -> list[str]:
     return changed
 
 
-def _refresh(record: dict, hashes: dict[str, str]) -> bool:
+def _refresh(record: dict, hashes: dict[str, str], site_packages: str | None) -> bool:
     paths = (record.get("paths_data") or {}).get("paths") or []
+    noarch_python = record.get("noarch") == "python" or record.get("package_type") == (
+        "noarch_python"
+    )
     dirty = False
     for item in paths:
-        path = item.get("_path")
-        if path not in hashes:
-            continue
-        if "sha256_in_prefix" in item or item.get("prefix_placeholder"):
-            if item.get("sha256_in_prefix") != hashes[path]:
-                item["sha256_in_prefix"] = hashes[path]
-                dirty = True
+        path = installed_path(item.get("_path", ""), noarch_python, site_packages)
+        tracked = "sha256_in_prefix" in item or item.get("prefix_placeholder")
+        if path in hashes and tracked and item.get("sha256_in_prefix") != hashes[path]:
+            item["sha256_in_prefix"] = hashes[path]
+            dirty = True
     return dirty

@@ -7,7 +7,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from conda.core.portability import (
-    MAX_SHEBANG_LENGTH,
     SHEBANG_REGEX,
     generate_shebang_for_entry_point,
     replace_long_shebang,
@@ -22,8 +21,9 @@ from .exceptions import RelocationError
 from .manifest import BINARY, FileEntry
 
 
-def relocate_files(root: str, entries: list[FileEntry], new_prefix: str, subdir: str,
-                   threads: int = 0) -> dict[str, str]:
+def relocate_files(
+    root: str, entries: list[FileEntry], new_prefix: str, subdir: str, threads: int = 0
+) -> dict[str, str]:
     """Rewrite every entry's prefix rule under ``root``; returns new sha256 by path."""
 
     def one(entry: FileEntry) -> tuple[str, str]:
@@ -65,32 +65,46 @@ def relocate_binary(path: str, placeholder: str, new_prefix: str, subdir: str) -
 
 
 def _too_long(path: str, placeholder: str) -> str:
-    return (f"Cannot relocate {path}: the new prefix is longer than the "
-            f"{len(placeholder.encode())} bytes its binary strings can hold.")
+    return (
+        f"Cannot relocate {path}: the new prefix is longer than the "
+        f"{len(placeholder.encode())} bytes its binary strings can hold."
+    )
+
+
+# The /bin/sh exec trampolines that conda (quoted interpreter) and pip/distlib (unquoted)
+# write when a shebang would be too long or contain spaces.
+_TRAMPOLINE = re.compile(
+    rb"#!/bin/sh\n'''exec' (?:\"(?P<quoted>[^\"\n]+)\"|(?P<bare>[^\n]+?)) \"\$0\" \"\$@\""
+    rb"(?: #'''\n|\n' '''\n)"
+)
 
 
 def fix_shebang(data: bytes, new_prefix: str) -> bytes:
-    """Make a shebang into the environment work with no activation and no PATH.
+    """Make a script whose interpreter is in the environment run with no activation.
 
     The kernel reads at most 127 bytes of a shebang and splits it at spaces. A python
-    interpreter gets conda's ``/bin/sh`` exec trampoline then; other interpreters get
-    conda's ``/usr/bin/env`` form, the best a non-python script can have.
+    interpreter that does not fit gets conda's ``/bin/sh`` exec trampoline (regenerated
+    when the script already had one, as pip's unquoted form breaks on spaces); other
+    interpreters get conda's ``/usr/bin/env`` form, the best a non-python script can have.
     """
     if not data.startswith(b"#!"):
         return data
-    end = data.find(b"\n")
-    first = data if end < 0 else data[:end]
-    match = re.match(SHEBANG_REGEX, first)
-    if not match:
-        return data
-    whole, exe, options = match.groups()
-    executable = exe.decode("utf-8", "surrogateescape").replace("\\ ", " ")
+    trampoline = _TRAMPOLINE.match(data)
+    if trampoline:
+        executable = os.fsdecode(trampoline["quoted"] or trampoline["bare"])
+        rest = data[trampoline.end() :]
+    else:
+        end = data.find(b"\n")
+        match = re.match(SHEBANG_REGEX, data if end < 0 else data[:end])
+        if not match:
+            return data
+        _, exe, options = match.groups()
+        if options.strip():
+            return replace_long_shebang(FileMode.text, data)
+        executable = os.fsdecode(exe).replace("\\ ", " ")
+        rest = data[end + 1 :] if end >= 0 else b""
     if not executable.startswith(new_prefix.rstrip("/") + "/"):
         return data
-    if len(whole) + 1 <= MAX_SHEBANG_LENGTH and b"\\ " not in whole:
-        return data
-    if os.path.basename(executable).startswith("python") and not options.strip():
-        trampoline = generate_shebang_for_entry_point(executable)
-        rest = data[end + 1 :] if end >= 0 else b""
-        return trampoline.encode("utf-8", "surrogateescape") + rest
-    return replace_long_shebang(FileMode.text, data)
+    if not os.path.basename(executable).startswith("python"):
+        return replace_long_shebang(FileMode.text, data)
+    return os.fsencode(generate_shebang_for_entry_point(executable)) + rest

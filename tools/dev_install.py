@@ -18,13 +18,12 @@ def main() -> None:
     site = Path(sysconfig.get_paths()["purelib"])
     pth = site / "envbundle_dev_conda.pth"
     if importlib.util.find_spec("conda") is None or pth.exists():
-        pth.write_text(f"{ROOT / 'tests' / 'support'}\nimport vendored_conda; vendored_conda.install()\n")
+        pth.write_text(
+            f"{ROOT / 'tests' / 'support'}\nimport vendored_conda; vendored_conda.install()\n"
+        )
     wrapper = Path(sys.prefix) / "bin" / "conda"
     wrapper.write_text(
-        f"#!{sys.executable}\n"
-        "import sys\n"
-        "from conda.cli.main import main\n"
-        "sys.exit(main())\n"
+        f"#!{sys.executable}\nimport sys\nfrom conda.cli.main import main\nsys.exit(main())\n"
     )
     os.chmod(wrapper, 0o755)
 

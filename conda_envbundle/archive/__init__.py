@@ -27,8 +27,9 @@ def format_from_name(name: str) -> str | None:
 
 
 @contextlib.contextmanager
-def open_writer(out: BinaryIO, fmt: str, *, mtime: int, level: int = 3,
-                threads: int = -1) -> Iterator[TarWriter]:
+def open_writer(
+    out: BinaryIO, fmt: str, *, mtime: int, level: int = 3, threads: int = -1
+) -> Iterator[TarWriter]:
     """A :class:`TarWriter` whose bytes go, compressed as ``fmt`` says, to ``out``."""
     if fmt == "tar":
         writer = TarWriter(out, mtime)

@@ -36,8 +36,9 @@ def _fits_ustar(path: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
-def _header(name: bytes, prefix: bytes, mode: int, size: int, mtime: int, kind: bytes,
-            link: bytes = b"") -> bytes:
+def _header(
+    name: bytes, prefix: bytes, mode: int, size: int, mtime: int, kind: bytes, link: bytes = b""
+) -> bytes:
     fields = [
         name.ljust(100, b"\0"),
         _octal(mode, 8),
@@ -73,8 +74,9 @@ def padding(size: int) -> bytes:
     return b"\0" * (-size % BLOCK)
 
 
-def member_header(path: str, kind: bytes, *, mode: int, size: int = 0, mtime: int = 0,
-                  link: str = "") -> bytes:
+def member_header(
+    path: str, kind: bytes, *, mode: int, size: int = 0, mtime: int = 0, link: str = ""
+) -> bytes:
     """The header block(s) of one member: a pax header first when ustar cannot hold it."""
     raw_path = path.encode("utf-8", "surrogateescape")
     raw_link = link.encode("utf-8", "surrogateescape")

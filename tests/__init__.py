@@ -1,0 +1,1 @@
+"""conda-envbundle test suite."""

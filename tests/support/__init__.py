@@ -1,0 +1,1 @@
+"""Test-support code: real conda packages, a local channel, real envs and an env checker."""

@@ -1,0 +1,96 @@
+"""Repackage a pyenv CPython 3.12 as a relocatable conda ``python`` package.
+
+pyenv builds are ``--enable-shared`` with an absolute RUNPATH to the pyenv directory. The
+package gets ``$ORIGIN``-relative RUNPATHs (as conda-forge's python), stripped binaries,
+no bytecode, and the pyenv prefix replaced by the placeholder in its 9 text files.
+Python 3.12 on purpose: Debian 12 has no system libpython3.12 that a broken RUNPATH could
+silently pick up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .condapkg import PackageSpec, placeholder_prefix, write_package
+from .proc import run
+
+CPYTHON = Path(os.environ.get("ENVBUNDLE_TEST_CPYTHON", "/root/.pyenv/versions/3.12.1"))
+"""The CPython 3.12 installation to repackage (override with ``$ENVBUNDLE_TEST_CPYTHON``)."""
+STDLIB = "lib/python3.12"
+
+# Left out of the slim package: tests, GUI, bundled wheels, the static library.
+_STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "site-packages"}
+_SKIP_NAMES = {"__pycache__", "libpython3.12.a", "python.o"}
+_SKIP_DYNLOAD_PREFIXES = ("_test", "_xx", "xx", "_ctypes_test")
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    """``shutil.copytree`` filter implementing the slim selection."""
+    skipped = {n for n in names if n in _SKIP_NAMES or n.endswith(".pyc")}
+    if directory.endswith(STDLIB):
+        skipped |= _STDLIB_SKIP & set(names)
+    if directory.endswith("lib-dynload"):
+        skipped |= {n for n in names if n.startswith(_SKIP_DYNLOAD_PREFIXES)}
+    return skipped
+
+
+def _copy_tree(prefix: Path) -> None:
+    """Copy the interpreter's own files (no pip, no gdb helper) into ``prefix``."""
+    (prefix / "bin").mkdir()
+    for exe in (CPYTHON / "bin").iterdir():
+        if exe.name.startswith(("python", "pydoc", "idle", "2to3")) and "gdb" not in exe.name:
+            shutil.copy2(exe, prefix / "bin" / exe.name, follow_symlinks=False)
+    for top in ("lib", "include"):
+        shutil.copytree(CPYTHON / top, prefix / top, symlinks=True, ignore=_ignore)
+    site_packages = prefix / STDLIB / "site-packages"
+    site_packages.mkdir()
+    shutil.copy2(CPYTHON / STDLIB / "site-packages" / "README.txt", site_packages)
+
+
+def _replace_text_prefix(prefix: Path) -> None:
+    """Replace the pyenv prefix by the placeholder in every text file that contains it."""
+    old, new = os.fsencode(CPYTHON), os.fsencode(prefix)
+    for path in prefix.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        if old in data and b"\0" not in data:
+            path.write_bytes(data.replace(old, new))
+
+
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def _relocate_elf(prefix: Path) -> None:
+    """Strip every ELF file and make its RUNPATH ``$ORIGIN``-relative to ``<prefix>/lib``."""
+    for path in sorted(prefix.rglob("*")):
+        if path.is_symlink() or not path.is_file() or not _is_elf(path):
+            continue
+        run(["strip", "--strip-unneeded", path])
+        if run(["patchelf", "--print-rpath", path]).strip():
+            rel = os.path.relpath(prefix / "lib", path.parent)
+            run(["patchelf", "--set-rpath", "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", path])
+
+
+def _check_staged(prefix: Path) -> str:
+    """Fail unless the staged interpreter starts from the placeholder prefix; its version."""
+    code = "import sys, ssl, sqlite3, ctypes; print(sys.prefix, sys.version.split()[0])"
+    cmd = ["env", "-i", "PYTHONDONTWRITEBYTECODE=1", prefix / "bin/python3.12", "-c", code]
+    reported, _, version = run(cmd).strip().rpartition(" ")
+    if reported != str(prefix):
+        raise RuntimeError(f"staged python reports sys.prefix {reported!r}, expected {prefix}")
+    return version
+
+
+def build_python(build_root: Path, channel: Path) -> Path:
+    """``python`` 3.12.x (linux-64), repackaged from :data:`CPYTHON`."""
+    prefix = placeholder_prefix(build_root, "python")
+    _copy_tree(prefix)
+    _replace_text_prefix(prefix)
+    _relocate_elf(prefix)
+    version = _check_staged(prefix)
+    return write_package(prefix, PackageSpec("python", version), channel)
