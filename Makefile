@@ -24,5 +24,8 @@ lint: dev
 	$(BIN)/ruff check conda_envbundle tests tools
 	$(BIN)/ruff format --check conda_envbundle tests tools
 
+bench: dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -52,7 +52,9 @@ def forget_prefix_data(prefix: str) -> None:
     """Drop conda's per-process cache of ``prefix`` after we wrote its conda-meta."""
     from conda.core.prefix_data import delete_prefix_from_linked_data
 
-    delete_prefix_from_linked_data(prefix)
+    # conda >= 25.5 caches per (prefix, interoperability) and drops one entry per call
+    while delete_prefix_from_linked_data(prefix):
+        pass
 
 
 def is_conda_environment(prefix: str) -> bool:

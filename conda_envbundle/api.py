@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
 from . import _compat, inventory
-from .archive import DEFAULT_FORMAT, format_from_name, open_reader
-from .exceptions import OutputExistsError, SourceEnvironmentError
+from .archive import (
+    DEFAULT_FORMAT,
+    FORMATS,
+    check_level,
+    default_level,
+    format_from_name,
+    open_reader,
+)
+from .exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
 from .extract import read_manifest
 from .install import install
-from .manifest import Manifest
-from .pack import write_bundle
+from .manifest import MANIFEST_PATH, Manifest
+from .pack import WriteOptions, write_bundle
 
 __version__ = "0.1.0"
 
@@ -40,7 +48,6 @@ class UnbundleResult:
     """What ``unbundle()`` made."""
 
     prefix: str
-    source: str
     packages: int
     files: int
     relocated: int
@@ -48,27 +55,31 @@ class UnbundleResult:
 
 
 def default_output(prefix: str, fmt: str = DEFAULT_FORMAT) -> str:
-    """``<environment name>.<format>`` in the current directory."""
+    """``<environment name>.<format>`` (``<name>-bundle`` for dir) in the current directory."""
     name = os.path.basename(os.path.normpath(prefix)) or "env"
-    return os.path.abspath(f"{name}.{fmt}")
+    return os.path.abspath(f"{name}-bundle" if fmt == "dir" else f"{name}.{fmt}")
 
 
 def bundle(
     prefix: str,
     output: str | None = None,
     *,
+    fmt: str | None = None,
+    level: int | None = None,
+    threads: int = 0,
     force: bool = False,
     filters: list[tuple[str, str]] | None = None,
     ignore_editable: bool = False,
     ignore_missing: bool = False,
-    level: int = 3,
-    threads: int = 0,
 ) -> BundleResult:
-    """Pack the conda environment at ``prefix`` into one relocatable bundle file.
+    """Pack the conda environment at ``prefix`` into one relocatable bundle.
 
-    ``filters`` are ``("exclude" | "include", fnmatch pattern)`` pairs applied in order to
-    paths relative to the environment. Raises an :class:`~.exceptions.EnvBundleError`
-    subclass for every user error; on error no output file is left behind.
+    ``output`` is a file (``-`` for standard output, or a directory for ``fmt="dir"``);
+    ``fmt`` defaults to what its name says, else tar.zst. ``level`` is the codec's
+    compression level and ``threads`` its thread count (0: all cores). ``filters`` are
+    ``("exclude" | "include", fnmatch pattern)`` pairs applied in order to paths relative
+    to the environment. Every user error is an :class:`~.exceptions.EnvBundleError`; on
+    error no output is left behind.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
@@ -77,14 +88,12 @@ def bundle(
             f"{prefix} is not a conda environment (it has no conda-meta/history). "
             "Name an existing environment with -n or -p."
         )
-    output = os.path.abspath(output or default_output(prefix))
-    fmt = format_from_name(output) or DEFAULT_FORMAT
-    if os.path.lexists(output) and not force:
-        raise OutputExistsError(f"{output} already exists. Pass --force to overwrite it.")
+    fmt = fmt or (output and output != "-" and format_from_name(output)) or DEFAULT_FORMAT
+    output = _output_path(prefix, output, fmt, force)
+    write_options = _write_options(fmt, level, threads)
     options = inventory.Options(filters or [], ignore_editable, ignore_missing, threads)
     inv = inventory.take_inventory(prefix, options)
     manifest = Manifest(
-        source_prefix=prefix,
         source_name=os.path.basename(prefix),
         subdir=_compat.native_subdir(),
         conda_version=_compat.CONDA_VERSION,
@@ -95,7 +104,7 @@ def bundle(
         files=inv.files,
         unrelocated=inv.unrelocated,
     )
-    written = write_bundle(inv, manifest, output, fmt, level=level, threads=threads or -1)
+    written = write_bundle(inv, manifest, output, write_options)
     return BundleResult(
         output=output,
         format=fmt,
@@ -110,6 +119,33 @@ def bundle(
         warnings=_warnings(inv, manifest),
         elapsed=time.monotonic() - started,
     )
+
+
+def _output_path(prefix: str, output: str | None, fmt: str, force: bool) -> str:
+    if fmt not in FORMATS:
+        raise EnvBundleError(f"Unknown format {fmt!r}. Choose one of: {', '.join(FORMATS)}.")
+    if output == "-":
+        if fmt == "dir":
+            raise EnvBundleError("A dir bundle cannot be written to standard output.")
+        return output
+    output = os.path.abspath(output or default_output(prefix, fmt))
+    if os.path.lexists(output) and not force:
+        raise OutputExistsError(f"{output} already exists. Pass --force to overwrite it.")
+    if os.path.isdir(output) and not os.path.islink(output) and fmt != "dir":
+        raise OutputExistsError(f"{output} is a directory; give a file name with -o.")
+    if not os.path.isdir(os.path.dirname(output)):
+        raise EnvBundleError(f"The directory of {output} does not exist. Create it first.")
+    return output
+
+
+def _write_options(fmt: str, level: int | None, threads: int) -> WriteOptions:
+    if level is None:
+        level = default_level(fmt)
+    else:
+        check_level(fmt, level)
+    if threads < 0:
+        raise EnvBundleError("--threads must be 0 (all cores) or a positive number.")
+    return WriteOptions(fmt, level, threads or (os.cpu_count() or 1))
 
 
 def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
@@ -134,17 +170,16 @@ def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
 def unbundle(
     bundle_path: str, prefix: str, *, force: bool = False, threads: int = 0
 ) -> UnbundleResult:
-    """Create a working environment at ``prefix`` from a bundle file (``-`` reads stdin).
+    """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input).
 
     Every check runs before anything is written; on error the target is as it was.
     """
     started = time.monotonic()
-    with _open_input(bundle_path) as stream:
-        result = install(stream, prefix, force=force, threads=threads)
+    with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
+        result = install(reader, prefix, force=force, threads=threads)
     manifest = result.manifest
     return UnbundleResult(
         prefix=result.prefix,
-        source=manifest.source_prefix,
         packages=len(manifest.packages),
         files=len(manifest.files),
         relocated=result.relocated,
@@ -153,18 +188,11 @@ def unbundle(
 
 
 def inspect(bundle_path: str) -> Manifest:
-    """Read a bundle's manifest without extracting anything."""
-    with _open_input(bundle_path) as stream:
-        manifest, _ = read_manifest(open_reader(stream))
+    """Read a bundle's manifest without extracting anything (``-`` reads standard input)."""
+    with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
+        manifest, _ = read_manifest(reader)
     return manifest
 
 
-def _open_input(bundle_path: str):
-    from .exceptions import BundleFormatError
-
-    try:
-        return open(bundle_path, "rb")
-    except FileNotFoundError:
-        raise BundleFormatError(f"{bundle_path} does not exist.") from None
-    except OSError as exc:
-        raise BundleFormatError(f"Cannot read {bundle_path}: {exc.strerror}.") from None
+def _source(bundle_path: str):
+    return sys.stdin.buffer if bundle_path == "-" else bundle_path

@@ -1,20 +1,33 @@
-"""Pre-flight checks: everything that can refuse an unbundle before a byte is written."""
+"""Pre-flight checks: everything that can refuse an unbundle before a byte is written.
+
+Each refusal is one message with the numbers that matter (needed against found).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+
+from conda.base.context import context
+from conda.utils import human_bytes
 
 from . import _compat
 from .exceptions import IncompatibleTargetError, TargetExistsError
-from .manifest import Manifest
+from .manifest import FILE, Manifest
 
 
 def check_target(manifest: Manifest, target: str, force: bool) -> None:
-    """Refuse targets this bundle cannot be placed at, with the numbers that matter."""
+    """Refuse targets this bundle cannot be placed at; ``target`` is an absolute path."""
     _check_subdir(manifest)
-    _check_glibc(manifest)
+    if {"glibc", "osx"} & manifest.requirements.keys():
+        # only then: conda computes every virtual package, CUDA's in a child process
+        versions = _compat.virtual_package_versions()
+        _check_minimum(manifest, versions, "glibc", "glibc", "a glibc-based Linux (not musl)")
+        _check_minimum(manifest, versions, "osx", "macOS", "a Mac")
     _check_length(manifest, target)
-    _check_existing(target, force)
+    _check_nesting(target)
+    check_existing(target, force)
+    _check_space(manifest, target)
 
 
 def _check_subdir(manifest: Manifest) -> None:
@@ -34,20 +47,27 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _check_glibc(manifest: Manifest) -> None:
-    needed = manifest.requirements.get("glibc")
+def _check_minimum(
+    manifest: Manifest, versions: dict[str, str], key: str, label: str, where: str
+) -> None:
+    """The bundle's lowest ``__glibc``/``__osx`` bound against this machine's virtual package.
+
+    conda's virtual packages honour ``CONDA_OVERRIDE_GLIBC`` / ``CONDA_OVERRIDE_OSX``, so a
+    user can override a wrong detection the way conda itself allows.
+    """
+    needed = manifest.requirements.get(key)
     if not needed:
         return
-    found = _compat.virtual_package_versions().get("__glibc")
+    found = versions.get(f"__{key}")
     if found is None:
         raise IncompatibleTargetError(
-            f"This bundle needs glibc {needed} or newer, but this machine has no glibc "
-            "(musl or not Linux). Unbundle it on a glibc-based Linux."
+            f"This bundle needs {label} {needed} or newer, but this machine has no {label}. "
+            f"Unbundle it on {where}."
         )
     if _version(found) < _version(needed):
         raise IncompatibleTargetError(
-            f"This bundle needs glibc {needed} or newer; this machine has glibc {found}. "
-            "Use a newer machine, or bundle an environment built for an older glibc."
+            f"This bundle needs {label} {needed} or newer; this machine has {label} {found}. "
+            f"Use a newer machine, or bundle an environment built for an older {label}."
         )
 
 
@@ -61,7 +81,30 @@ def _check_length(manifest: Manifest, target: str) -> None:
         )
 
 
-def _check_existing(target: str, force: bool) -> None:
+def _check_nesting(target: str) -> None:
+    """Refuse a target inside another environment, except in that environment's ``envs/``.
+
+    conda would see its files as untracked files of the outer environment (and remove or
+    clobber them); ``<env>/envs/NAME`` is where conda itself puts named environments.
+    """
+    parent = os.path.realpath(os.path.dirname(target))
+    probe = parent
+    while True:
+        if _compat.is_conda_environment(probe):
+            if probe == os.path.dirname(parent) and os.path.basename(parent) == "envs":
+                return
+            raise IncompatibleTargetError(
+                f"{target} is inside the conda environment {probe}. Choose a path outside "
+                f"it, or {os.path.join(probe, 'envs', os.path.basename(target))}."
+            )
+        up = os.path.dirname(probe)
+        if up == probe:
+            return
+        probe = up
+
+
+def check_existing(target: str, force: bool) -> None:
+    """Refuse an existing target unless ``force`` and it is a replaceable environment."""
     if not os.path.lexists(target):
         return
     if os.path.isdir(target) and not os.path.islink(target) and not os.listdir(target):
@@ -76,3 +119,58 @@ def _check_existing(target: str, force: bool) -> None:
             f"{target} exists and is not a conda environment; --force only replaces "
             "environments. Remove it yourself or choose another path."
         )
+    if any(_same_path(target, running) for running in (context.root_prefix, sys.prefix)):
+        raise TargetExistsError(
+            f"{target} is the environment conda runs from; it cannot be replaced. "
+            "Choose another path."
+        )
+
+
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _nearest_existing(path: str) -> str:
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def space_needed(manifest: Manifest, block: int) -> tuple[int, int]:
+    """Bytes (rounded up to whole ``block``s per entry) and inodes the environment takes."""
+    size = 0
+    for entry in manifest.files:
+        size += -(-entry.size // block) * block if entry.kind == FILE else block
+    return size, len(manifest.files)
+
+
+def _check_space(manifest: Manifest, target: str) -> None:
+    """The filesystem of the target must hold the whole environment beside any old one.
+
+    An environment replaced with --force stays until the new one is complete.
+    """
+    where = _nearest_existing(os.path.dirname(target))
+    fs = os.statvfs(where)
+    block = fs.f_frsize or fs.f_bsize or 4096
+    needed, inodes = space_needed(manifest, block)
+    # root may use the blocks reserved for it; others may not
+    free = (fs.f_bfree if _is_root() else fs.f_bavail) * block
+    if needed > free:
+        raise IncompatibleTargetError(
+            f"This bundle needs {human_bytes(needed)} ({needed} bytes) of free space at "
+            f"{where}; only {human_bytes(free)} ({free} bytes) are free. Free some space or "
+            "choose another path."
+        )
+    # filesystems without an inode limit (btrfs, some network filesystems) report 0 inodes
+    if fs.f_files and inodes > fs.f_favail:
+        raise IncompatibleTargetError(
+            f"This bundle needs {inodes} files at {where}; the filesystem has room for only "
+            f"{fs.f_favail} more. Free some inodes or choose another path."
+        )
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from conda.cli.helpers import add_parser_json, add_parser_prefix
 
+from .archive import FORMATS
+
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 
@@ -43,6 +45,30 @@ def configure_bundle(p: ArgumentParser) -> None:
         action="store_true",
         help="Overwrite the output file if it exists.",
     )
+    group.add_argument(
+        "--format",
+        dest="bundle_format",
+        choices=FORMATS,
+        help="Container format (default: from the output name, else tar.zst). "
+        "dir writes a plain directory tree, for rsync-style transfers.",
+    )
+    group.add_argument(
+        "--compress-level",
+        dest="bundle_level",
+        type=int,
+        metavar="N",
+        help="Compression level: zstd 1-22 (default 3), gzip/zip 0-9 (6), "
+        "bzip2 1-9 (9), xz 0-9 (6).",
+    )
+    group.add_argument(
+        "-j",
+        "--threads",
+        dest="bundle_threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Compression threads for zstd and gzip (default 0: all cores).",
+    )
     for flag, verb in (("--exclude", "Leave out"), ("--include", "Put back")):
         group.add_argument(
             flag,
@@ -72,7 +98,11 @@ def configure_unbundle(p: ArgumentParser) -> None:
     p.description = (
         "Turn a bundle made by `conda bundle` into a working environment at any path, offline."
     )
-    p.add_argument("bundle_path", metavar="BUNDLE", help="The bundle file.")
+    p.add_argument(
+        "bundle_path",
+        metavar="BUNDLE",
+        help="The bundle: a file of any bundle format, a dir bundle, or - for standard input.",
+    )
     add_parser_prefix(p)
     group = p.add_argument_group("Unbundle Options")
     group.add_argument(
@@ -124,10 +154,17 @@ def bundle_action(args: Namespace) -> int:
     from conda.base.context import context
 
     from . import _compat, api
+    from .exceptions import EnvBundleError
 
+    to_stdout = args.bundle_output == "-"
+    if to_stdout and context.json:
+        raise EnvBundleError("--json and -o - both want standard output; choose one.")
     result = api.bundle(
         source_prefix(args),
         args.bundle_output,
+        fmt=args.bundle_format,
+        level=args.bundle_level,
+        threads=args.bundle_threads,
         force=args.bundle_force,
         filters=args.bundle_filters,
         ignore_editable=args.bundle_ignore_editable,
@@ -138,11 +175,15 @@ def bundle_action(args: Namespace) -> int:
         return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    report = sys.stderr if to_stdout else sys.stdout
     print(
         f"Bundled {result.packages} packages, {result.files} entries "
-        f"({_size(result.content_size)}) from {result.source}"
+        f"({_size(result.content_size)}) from {result.source}",
+        file=report,
     )
-    print(f"  into {result.output} ({_size(result.size)}, sha256 {result.sha256})")
+    digest = f", sha256 {result.sha256}" if result.sha256 else ""
+    where = "standard output" if to_stdout else result.output
+    print(f"  into {where} ({result.format}, {_size(result.size)}{digest})", file=report)
     return 0
 
 
@@ -158,7 +199,7 @@ def unbundle_action(args: Namespace) -> int:
         return 0
     print(
         f"Unbundled {result.packages} packages into {result.prefix} "
-        f"({result.relocated} files relocated from {result.source})"
+        f"({result.relocated} files relocated)"
     )
     print(f"To activate it: conda activate {result.prefix}")
     return 0

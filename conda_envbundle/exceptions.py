@@ -9,7 +9,8 @@ class EnvBundleError(CondaError):
     """Base class of every conda-envbundle error; conda prints it without a traceback."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
+        # CondaError applies "message % kwargs" even without kwargs: paths may hold "%".
+        super().__init__(message.replace("%", "%%"))
 
 
 class SourceEnvironmentError(EnvBundleError):
@@ -54,3 +55,11 @@ class IncompatibleTargetError(EnvBundleError):
 
 class RelocationError(EnvBundleError):
     """A prefix could not be rewritten."""
+
+
+class TargetBusyError(EnvBundleError):
+    """Another ``conda unbundle`` is writing the same target right now."""
+
+
+class TargetWriteError(EnvBundleError):
+    """The target's filesystem refused a write (full, read-only, no permission)."""

@@ -1,7 +1,9 @@
-"""Write a bundle's members into a fresh directory, refusing anything the manifest does not say.
+"""Read a bundle's members against its manifest: write them into a fresh directory, or verify.
 
 Each member must be the next entry of the manifest, of the same kind and size; file
-contents are hashed while they are written and must match the manifest's sha256.
+contents are hashed while they are read and must match the manifest's sha256. A tar
+stream may not yield more bytes than its manifest accounts for (so a decompression bomb
+stops early), and nothing but zeros may follow the end of the archive.
 """
 
 from __future__ import annotations
@@ -9,29 +11,111 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+from collections.abc import Iterator
+from typing import Any
 
-from .archive.tar import DIRECTORY, REGULAR, SYMLINK, TarReader
-from .exceptions import BundleFormatError, ChecksumMismatchError
+from .archive.tar import BLOCK, DIRECTORY, REGULAR, SYMLINK, TarReader
+from .exceptions import BundleFormatError, ChecksumMismatchError, TargetWriteError
 from .manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest, link_stays_inside
 from .manifest import SYMLINK as SYMLINK_KIND
 
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_SETID_BITS = 0o6000
+
+# The largest manifest we parse (it is held in memory): about a million files.
+MAX_MANIFEST_SIZE = 256 << 20
+# Slack for the end-of-archive blocks and the record padding some tar writers add.
+_END_SLACK = 64 * BLOCK
 
 
-def read_manifest(reader: TarReader) -> tuple[Manifest, object]:
-    """Read the first member, which must be the manifest; returns it and the member iterator."""
+def _padded(size: int) -> int:
+    return size + -size % BLOCK
+
+
+def _member_allowance(entry: FileEntry) -> int:
+    """The most stream bytes one member may take: data, a ustar and a pax header, padding."""
+    names = len(entry.path.encode("utf-8", "surrogateescape"))
+    names += len((entry.target or "").encode("utf-8", "surrogateescape"))
+    return _padded(entry.size if entry.kind == FILE else 0) + 3 * BLOCK + _padded(2 * names + 64)
+
+
+def stream_allowance(manifest: Manifest) -> int:
+    """Bytes the tar stream may hold after the manifest member, headers included."""
+    return sum(map(_member_allowance, manifest.files)) + _END_SLACK
+
+
+class _Budget:
+    """A stream that refuses to give more than ``limit`` bytes in total."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.used = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.used += len(data)
+        if self.used > self.limit:
+            raise BundleFormatError(
+                f"The bundle holds more data than its manifest declares (over {self.limit} "
+                "bytes): it is damaged or hostile. Nothing was installed."
+            )
+        return data
+
+
+def _budget(reader: Any) -> _Budget | None:
+    stream = getattr(reader, "stream", None)
+    return stream if isinstance(stream, _Budget) else None
+
+
+def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
+    """Read the first member, which must be the manifest; returns it and the member iterator.
+
+    A tar reader's stream is bounded from here on: first by :data:`MAX_MANIFEST_SIZE`,
+    then by what the manifest declares.
+    """
+    if isinstance(reader, TarReader) and _budget(reader) is None:
+        reader.stream = _Budget(reader.stream, MAX_MANIFEST_SIZE + _END_SLACK)
     members = iter(reader)
     first = next(members, None)
     if first is None or first.path != MANIFEST_PATH or first.kind != REGULAR:
         raise BundleFormatError("This file is not a conda-envbundle bundle: no manifest first.")
-    if first.size > 256 << 20:
-        raise BundleFormatError("The bundle's manifest is implausibly large.")
-    return Manifest.from_bytes(b"".join(reader.read_data())), members
+    if first.size > MAX_MANIFEST_SIZE:
+        raise BundleFormatError(
+            f"The bundle's manifest is {first.size} bytes, more than the {MAX_MANIFEST_SIZE} "
+            "this conda-envbundle reads: the bundle is damaged or hostile."
+        )
+    manifest = Manifest.from_bytes(b"".join(reader.read_data()))
+    budget = _budget(reader)
+    if budget is not None:
+        budget.limit = budget.used + stream_allowance(manifest)
+    return manifest, members
 
 
-def extract_members(reader: TarReader, members, manifest: Manifest, root: str) -> None:
+def extract_members(reader: Any, members: Iterator[Any], manifest: Manifest, root: str) -> None:
     """Create every manifest entry under ``root`` from the remaining members, in order."""
+    for entry in _matched(reader, members, manifest):
+        full = os.path.join(root, entry.path)
+        try:
+            _place(reader, entry, full, root)
+        except OSError as exc:
+            raise TargetWriteError(
+                f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix "
+                f"the permissions of {os.path.dirname(root)}, then try again."
+            ) from exc
+
+
+def verify_members(reader: Any, members: Iterator[Any], manifest: Manifest) -> None:
+    """Check every remaining member against the manifest, content included; write nothing."""
+    for entry in _matched(reader, members, manifest):
+        if entry.kind == FILE:
+            for _ in _verified_data(reader, entry):
+                pass
+
+
+def _matched(reader: Any, members: Iterator[Any], manifest: Manifest) -> Iterator[FileEntry]:
+    """Yield each manifest entry once its member matches it; the caller reads its data."""
     expected = iter(manifest.files)
     links: set[str] = set()
     for member in members:
@@ -40,33 +124,48 @@ def extract_members(reader: TarReader, members, manifest: Manifest, root: str) -
             raise BundleFormatError(f"The bundle holds {member.path!r}, which its manifest lacks.")
         _match(member, entry)
         _check_parents(entry.path, links)
-        full = os.path.join(root, entry.path)
-        if entry.kind == DIR:
-            os.makedirs(full, mode=0o700, exist_ok=True)
-        elif entry.kind == SYMLINK_KIND:
-            _ensure_parent(full, root)
-            os.symlink(entry.target, full)
+        if entry.kind == SYMLINK_KIND:
             links.add(entry.path)
-        else:
-            _ensure_parent(full, root)
-            _write_file(reader, entry, full)
+        yield entry
     missing = next(expected, None)
     if missing is not None:
         raise BundleFormatError(
             f"The bundle is incomplete: {missing.path!r} is in its manifest but not in it."
         )
+    _drain(reader)
 
 
-def _match(member, entry: FileEntry) -> None:
+def _drain(reader: Any) -> None:
+    """Read a tar stream to its end: only zeros may follow, and codecs check their trailers."""
+    budget = _budget(reader)
+    if budget is None:
+        return
+    while chunk := budget.read(1 << 20):
+        if chunk.count(0) != len(chunk):
+            raise BundleFormatError(
+                "The bundle holds data after its end: it is damaged or was tampered with."
+            )
+
+
+def _match(member: Any, entry: FileEntry) -> None:
     kind = _KINDS.get(member.kind)
     if kind is None:
-        raise BundleFormatError(f"The bundle holds {member.path!r} of a forbidden type.")
+        raise BundleFormatError(
+            f"The bundle holds {member.path!r} of a forbidden type (hardlink, device, fifo "
+            "or unknown): bundles hold only files, directories and symlinks."
+        )
     if member.path.rstrip("/") != entry.path:
         raise BundleFormatError(
             f"The bundle holds {member.path!r} where its manifest says {entry.path!r}."
         )
     if kind != entry.kind:
         raise BundleFormatError(f"{entry.path!r} in the bundle is not a {entry.kind}.")
+    # Directory bundles on setgid directories legitimately carry the bit on directories;
+    # member modes are never applied anyway (the manifest's modes are).
+    if kind != DIR and member.mode & _SETID_BITS:
+        raise BundleFormatError(
+            f"{entry.path!r} in the bundle has setuid/setgid bits (mode {member.mode:o}): refused."
+        )
     if kind == FILE and member.size != entry.size:
         raise BundleFormatError(
             f"{entry.path!r} in the bundle has {member.size} bytes; its manifest says {entry.size}."
@@ -85,20 +184,36 @@ def _check_parents(path: str, links: set[str]) -> None:
         parent = posixpath.dirname(parent)
 
 
-def _ensure_parent(full: str, root: str) -> None:
+def _place(reader: Any, entry: FileEntry, full: str, root: str) -> None:
+    if entry.kind == DIR:
+        os.makedirs(full, mode=0o700, exist_ok=True)
+        return
     parent = os.path.dirname(full)
     if parent != root:
         os.makedirs(parent, mode=0o700, exist_ok=True)
-
-
-def _write_file(reader: TarReader, entry: FileEntry, full: str) -> None:
-    digest = hashlib.sha256()
+    if entry.kind == SYMLINK_KIND:
+        os.symlink(entry.target, full)
+        return
     fd = os.open(full, _OPEN_FLAGS, 0o600)
     with os.fdopen(fd, "wb", buffering=0) as fh:
-        for chunk in reader.read_data():
-            digest.update(chunk)
+        for chunk in _verified_data(reader, entry):
             fh.write(chunk)
-    if digest.hexdigest() != entry.sha256:
+
+
+def _verified_data(reader: Any, entry: FileEntry) -> Iterator[bytes]:
+    """The current member's bytes, refused past the manifest's size or on a wrong sha256."""
+    digest = hashlib.sha256()
+    seen = 0
+    for chunk in reader.read_data():
+        seen += len(chunk)
+        if seen > entry.size:
+            raise BundleFormatError(
+                f"{entry.path} in the bundle holds more than the {entry.size} bytes its "
+                "manifest says: the bundle is damaged."
+            )
+        digest.update(chunk)
+        yield chunk
+    if seen != entry.size or digest.hexdigest() != entry.sha256:
         raise ChecksumMismatchError(
             f"{entry.path} in the bundle does not match its checksum: the bundle is damaged. "
             "Copy it again from its source."

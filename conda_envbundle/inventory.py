@@ -21,6 +21,7 @@ from . import _compat, scan
 from .exceptions import EditableInstallError, MissingFilesError, UnsafeLinkError
 from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
 from .packages import PackageFiles, package_files
+from .records import is_record_path, refresh_record
 
 SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock"}
 CACHE_PATH_KEYS = ("extracted_package_dir", "package_tarball_full_path")
@@ -34,6 +35,7 @@ class Item:
     entry: FileEntry
     source: str | None = None
     content: bytes | None = None
+    signature: tuple[int, ...] = ()
 
 
 @dataclass
@@ -73,13 +75,14 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     if not options.ignore_missing:
         _refuse_missing(prefix, pkgs)
     paths = sorted(p for p in _walk(prefix) if _wanted(p[0], options.filters) or p[1] == DIR)
-    items, unrelocated = _classify(prefix, paths, pkgs, options.threads)
+    site_packages = _compat.site_packages_short_path(records)
+    items, unrelocated = _classify(prefix, paths, pkgs, options.threads, site_packages)
     return Inventory(
         prefix=prefix,
         items=items,
         packages=[_package_summary(pkg) for pkg in pkgs],
         requirements=_requirements(records),
-        site_packages=_compat.site_packages_short_path(records),
+        site_packages=site_packages,
         uncached=[pkg.record.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
         unrelocated=unrelocated,
         mtime=_fixed_mtime(records),
@@ -115,63 +118,101 @@ def _walk(prefix: str) -> Iterable[tuple[str, str]]:
 
 
 def _classify(
-    prefix: str, paths: list[tuple[str, str]], pkgs: list[PackageFiles], threads: int
+    prefix: str,
+    paths: list[tuple[str, str]],
+    pkgs: list[PackageFiles],
+    threads: int,
+    site_packages: str | None,
 ) -> tuple[list[Item], list[dict[str, str]]]:
-    owners = {path: pkg for pkg in pkgs for path in pkg.record_paths}
-    needle = prefix.encode()
-    bad_links: list[str] = []
-    unrelocated: list[dict[str, str]] = []
+    """Decide every entry; records last, so they can describe the bytes actually shipped."""
+    classifier = _Classifier(prefix, pkgs)
+    records = [p for p in paths if p[1] == FILE and is_record_path(p[0])]
+    record_set = set(records)
+    others = [p for p in paths if p not in record_set]
+    with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
+        items = dict(zip(others, pool.map(classifier.item, others), strict=True))
+    hashes = {i.entry.path: i.entry.sha256 for i in items.values() if i.entry.kind == FILE}
+    for path in records:
+        items[path] = classifier.record(path[0], hashes, site_packages)
+    classifier.refuse_bad_links()
+    return [items[p] for p in paths], sorted(classifier.unrelocated, key=lambda u: u["path"])
 
-    def one(relpath: str, kind: str) -> Item:
-        full = os.path.join(prefix, relpath)
-        st = os.lstat(full)
-        mode = stat.S_IMODE(st.st_mode) & 0o1777
+
+class _Classifier:
+    """Where each entry's bytes come from and which prefix rule it gets."""
+
+    def __init__(self, prefix: str, pkgs: list[PackageFiles]) -> None:
+        self.prefix = prefix
+        self.needle = prefix.encode()
+        self.owners = {path: pkg for pkg in pkgs for path in pkg.record_paths}
+        self.bad_links: list[str] = []
+        self.unrelocated: list[dict[str, str]] = []
+
+    def item(self, path_kind: tuple[str, str]) -> Item:
+        relpath, kind = path_kind
+        full = os.path.join(self.prefix, relpath)
+        mode = stat.S_IMODE(os.lstat(full).st_mode) & 0o1777
         if kind == DIR:
             return Item(FileEntry(relpath, DIR, mode=mode))
         if kind == SYMLINK:
-            target = _link_target(prefix, relpath, os.readlink(full))
+            target = _link_target(self.prefix, relpath, os.readlink(full))
             if target is None:
-                bad_links.append(relpath)
+                self.bad_links.append(relpath)
             return Item(FileEntry(relpath, SYMLINK, target=target or "."))
-        if (
-            relpath.startswith("conda-meta/")
-            and relpath.endswith(".json")
-            and "/" not in relpath[11:]
-        ):
-            return _record_item(full, relpath, mode, needle)
-        pkg = owners.get(relpath)
+        return self._pristine(relpath, mode) or self._installed(relpath, full, mode)
+
+    def _pristine(self, relpath: str, mode: int) -> Item | None:
+        """The package-cache copy of a prefix file, when it is there and intact."""
+        pkg = self.owners.get(relpath)
         pristine = pkg.pristine.get(relpath) if pkg else None
-        if pristine is not None:
-            facts = scan.scan_file(pristine.source, None)
-            if facts.sha256 == pristine.sha256:
-                entry = FileEntry(
-                    relpath,
-                    FILE,
-                    mode,
-                    facts.size,
-                    facts.sha256,
-                    prefix=PrefixRule(pristine.placeholder, pristine.mode),
-                )
-                return Item(entry, source=pristine.source)
-        facts = scan.scan_file(full, needle)
+        if pristine is None:
+            return None
+        facts = scan.scan_file(pristine.source, None)
+        if facts.sha256 != pristine.sha256:
+            return None
+        rule = PrefixRule(pristine.placeholder, pristine.mode)
+        entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256, prefix=rule)
+        return Item(entry, source=pristine.source, signature=facts.signature)
+
+    def _installed(self, relpath: str, full: str, mode: int) -> Item:
+        """The file as installed, with a rule for wherever the source prefix occurs."""
+        facts = scan.scan_file(full, self.needle)
         entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
         if facts.offsets:
+            pkg = self.owners.get(relpath)
             declared = pkg.prefix_modes.get(relpath) if pkg else None
-            entry.prefix, reason = _installed_rule(full, relpath, needle, facts, declared)
+            entry.prefix, reason = _installed_rule(full, relpath, self.needle, facts, declared)
             if reason:
-                unrelocated.append({"path": relpath, "reason": reason})
-        return Item(entry, source=full)
+                self.unrelocated.append({"path": relpath, "reason": reason})
+        return Item(entry, source=full, signature=facts.signature)
 
-    with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        items = list(pool.map(lambda p: one(*p), paths))
-    if bad_links:
-        shown = ", ".join(bad_links[:5]) + (" ..." if len(bad_links) > 5 else "")
-        raise UnsafeLinkError(
-            f"{len(bad_links)} symlink(s) point outside the environment: {shown}. "
-            "Replace them with files, or leave them out with --exclude."
-        )
-    unrelocated.sort(key=lambda u: u["path"])
-    return items, unrelocated
+    def record(self, relpath: str, hashes: dict[str, str], site_packages: str | None) -> Item:
+        """A conda-meta record true for the bundle: no package-cache paths, shipped hashes."""
+        full = os.path.join(self.prefix, relpath)
+        with open(full, "rb") as fh:
+            data = json.load(fh)
+        for key in CACHE_PATH_KEYS:
+            if key in data:
+                data[key] = ""
+        if isinstance(data.get("link"), dict):
+            data["link"]["source"] = ""
+        refresh_record(data, hashes, site_packages)
+        content = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
+        facts = scan.scan_bytes([content], self.needle)
+        mode = stat.S_IMODE(os.lstat(full).st_mode) & 0o1777
+        entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
+        if facts.offsets:
+            entry.prefix = PrefixRule(self.prefix, TEXT)
+        return Item(entry, content=content)
+
+    def refuse_bad_links(self) -> None:
+        if self.bad_links:
+            links = sorted(self.bad_links)
+            shown = ", ".join(links[:5]) + (" ..." if len(links) > 5 else "")
+            raise UnsafeLinkError(
+                f"{len(links)} symlink(s) point outside the environment: {shown}. "
+                "Replace them with files, or leave them out with --exclude."
+            )
 
 
 def _installed_rule(
@@ -186,23 +227,6 @@ def _installed_rule(
     if scan.in_c_strings(full, needle, facts.offsets):
         return PrefixRule(prefix, BINARY), None
     return None, "binary file whose prefix is not in NUL-terminated strings"
-
-
-def _record_item(full: str, relpath: str, mode: int, needle: bytes) -> Item:
-    """A conda-meta record without the source machine's package-cache paths."""
-    with open(full, "rb") as fh:
-        data = json.load(fh)
-    for key in CACHE_PATH_KEYS:
-        if key in data:
-            data[key] = ""
-    if isinstance(data.get("link"), dict):
-        data["link"]["source"] = ""
-    content = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
-    facts = scan.scan_bytes([content], needle)
-    entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
-    if facts.offsets:
-        entry.prefix = PrefixRule(needle.decode(), TEXT)
-    return Item(entry, content=content)
 
 
 def _link_target(prefix: str, relpath: str, target: str) -> str | None:

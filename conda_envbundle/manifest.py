@@ -7,12 +7,14 @@ environment can be moved and bundled again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .exceptions import BundleFormatError
+from .exceptions import BundleFormatError, ChecksumMismatchError
 
 FORMAT_NAME = "conda-envbundle"
 FORMAT_VERSION = 1
@@ -24,6 +26,15 @@ BINARY = "binary"
 FILE = "file"
 DIR = "dir"
 SYMLINK = "symlink"
+
+# The manifest's own checksum: sha256 of its canonical JSON without this key. It catches
+# damage the per-file checksums cannot (a flipped size, mode or prefix rule); it is not a
+# signature: whoever can change a bundle can recompute it.
+CHECKSUM_KEY = "manifest_sha256"
+# Modes a manifest may give: permission bits and the sticky bit, never setuid/setgid
+# (``conda bundle`` strips them; a bundle that carries them was not made by it).
+ALLOWED_MODE_BITS = 0o1777
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,6 @@ class FileEntry:
 class Manifest:
     """Everything ``conda unbundle`` needs to check and place an environment."""
 
-    source_prefix: str
     source_name: str
     subdir: str
     conda_version: str
@@ -88,7 +98,6 @@ class Manifest:
             "version": FORMAT_VERSION,
             "created_by": {"tool": self.tool_version, "conda": self.conda_version},
             "source": {
-                "prefix": self.source_prefix,
                 "name": self.source_name,
                 "site_packages": self.site_packages,
             },
@@ -98,6 +107,7 @@ class Manifest:
             "files": [f.to_json() for f in self.files],
             "unrelocated": self.unrelocated,
         }
+        data[CHECKSUM_KEY] = _checksum(data)
         return json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -105,16 +115,16 @@ class Manifest:
         """Parse and validate a manifest; any defect is a :class:`BundleFormatError`."""
         try:
             data = json.loads(raw)
-            if data.get("format") != FORMAT_NAME:
+            if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
                 raise BundleFormatError("This file is not a conda-envbundle bundle.")
             if data.get("version") != FORMAT_VERSION:
                 raise BundleFormatError(
                     f"This bundle has manifest version {data.get('version')}; this "
                     f"conda-envbundle reads version {FORMAT_VERSION}. Update conda-envbundle."
                 )
+            _verify_checksum(data)
             platform = dict(data["platform"])
             manifest = cls(
-                source_prefix=str(data["source"]["prefix"]),
                 source_name=str(data["source"]["name"]),
                 subdir=str(platform.pop("subdir")),
                 conda_version=str(data["created_by"]["conda"]),
@@ -127,32 +137,90 @@ class Manifest:
             )
         except BundleFormatError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BundleFormatError(f"The bundle's manifest is damaged ({exc}).") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise BundleFormatError(
+                f"The bundle's manifest is damaged ({type(exc).__name__}: {exc})."
+            ) from exc
         _check_paths(manifest.files)
         return manifest
 
 
+def _checksum(data: dict[str, Any]) -> str:
+    """sha256 of ``data`` as compact, key-sorted JSON, leaving out the checksum key."""
+    body = {k: v for k, v in data.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _verify_checksum(data: dict[str, Any]) -> None:
+    claimed = data.get(CHECKSUM_KEY)
+    if not isinstance(claimed, str):
+        raise BundleFormatError(
+            "The bundle's manifest has no checksum: it is damaged, or was not made by "
+            "conda bundle. Make the bundle again."
+        )
+    if claimed != _checksum(data):
+        raise ChecksumMismatchError(
+            "The bundle's manifest does not match its checksum: the bundle is damaged. "
+            "Copy it again from its source."
+        )
+
+
+def _field(item: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    """``item[key]`` if it has exactly the type ``kind`` (bool is not an int here)."""
+    value = item.get(key, default)
+    if value is not None and type(value) is not kind:
+        raise BundleFormatError(
+            f"The bundle's manifest is damaged: {key!r} of {item.get('path')!r} is not a "
+            f"{kind.__name__}."
+        )
+    return value
+
+
 def _entry_from_json(item: dict[str, Any]) -> FileEntry:
-    rule = item.get("prefix")
+    if not isinstance(item, dict):
+        raise BundleFormatError("The bundle's manifest is damaged: a file entry is not an object.")
+    rule = _field(item, "prefix", dict)
     entry = FileEntry(
-        path=str(item["path"]),
-        kind=str(item["kind"]),
-        mode=int(item.get("mode", 0o644)),
-        size=int(item.get("size", 0)),
-        sha256=item.get("sha256"),
-        target=item.get("target"),
-        prefix=PrefixRule(str(rule["placeholder"]), str(rule["mode"])) if rule else None,
+        path=_field(item, "path", str, ""),
+        kind=_field(item, "kind", str, ""),
+        mode=_field(item, "mode", int, 0o644),
+        size=_field(item, "size", int, 0),
+        sha256=_field(item, "sha256", str),
+        target=_field(item, "target", str),
+        prefix=PrefixRule(_field(rule, "placeholder", str, ""), _field(rule, "mode", str, ""))
+        if rule is not None
+        else None,
     )
-    if entry.kind not in (FILE, DIR, SYMLINK):
-        raise BundleFormatError(f"The manifest lists {entry.path!r} with unknown kind.")
-    if entry.kind == FILE and (not entry.sha256 or entry.size < 0):
-        raise BundleFormatError(f"The manifest lists {entry.path!r} without a checksum.")
-    if entry.kind == SYMLINK and not entry.target:
-        raise BundleFormatError(f"The manifest lists symlink {entry.path!r} without a target.")
-    if entry.prefix and (entry.prefix.mode not in (TEXT, BINARY) or not entry.prefix.placeholder):
-        raise BundleFormatError(f"The manifest has a bad prefix rule for {entry.path!r}.")
+    _check_entry(entry)
     return entry
+
+
+def _check_entry(entry: FileEntry) -> None:
+    """Refuse entries ``conda bundle`` cannot have written."""
+    path = entry.path
+    if entry.kind not in (FILE, DIR, SYMLINK):
+        raise BundleFormatError(f"The manifest lists {path!r} with unknown kind {entry.kind!r}.")
+    if entry.mode & ~ALLOWED_MODE_BITS:
+        raise BundleFormatError(
+            f"The manifest gives {path!r} mode {entry.mode:o}: setuid, setgid and other "
+            "special bits are refused. This bundle was not made by conda bundle."
+        )
+    if entry.kind == FILE and (not _SHA256.fullmatch(entry.sha256 or "") or entry.size < 0):
+        raise BundleFormatError(f"The manifest lists {path!r} without a valid checksum or size.")
+    if entry.kind == SYMLINK and not link_stays_inside(path, entry.target or ""):
+        raise BundleFormatError(
+            f"The manifest lists symlink {path!r} pointing outside the environment "
+            f"({entry.target!r})."
+        )
+    if entry.kind != SYMLINK and entry.target is not None:
+        raise BundleFormatError(f"The manifest gives {path!r}, which is no symlink, a target.")
+    if entry.prefix and (
+        entry.kind != FILE
+        or entry.prefix.mode not in (TEXT, BINARY)
+        or not entry.prefix.placeholder
+    ):
+        raise BundleFormatError(f"The manifest has a bad prefix rule for {path!r}.")
 
 
 def is_safe_relpath(path: str) -> bool:
@@ -163,13 +231,25 @@ def is_safe_relpath(path: str) -> bool:
 
 
 def _check_paths(files: list[FileEntry]) -> None:
-    seen: set[str] = set()
+    """Every path safe, listed once, outside our own metadata, and only under directories."""
+    kinds: dict[str, str] = {}
     for entry in files:
-        if not is_safe_relpath(entry.path):
-            raise BundleFormatError(f"The manifest lists an unsafe path: {entry.path!r}.")
-        if entry.path in seen:
-            raise BundleFormatError(f"The manifest lists {entry.path!r} twice.")
-        seen.add(entry.path)
+        path = entry.path
+        if not is_safe_relpath(path):
+            raise BundleFormatError(f"The manifest lists an unsafe path: {path!r}.")
+        if path == MANIFEST_DIR or path.startswith(MANIFEST_DIR + "/"):
+            raise BundleFormatError(f"The manifest lists {path!r}, a path reserved for itself.")
+        if path in kinds:
+            raise BundleFormatError(f"The manifest lists {path!r} twice.")
+        kinds[path] = entry.kind
+    for path in kinds:
+        parent = posixpath.dirname(path)
+        while parent:
+            if kinds.get(parent, DIR) != DIR:
+                raise BundleFormatError(
+                    f"The manifest lists {path!r} inside {parent!r}, which is a {kinds[parent]}."
+                )
+            parent = posixpath.dirname(parent)
 
 
 def link_stays_inside(link_path: str, target: str) -> bool:

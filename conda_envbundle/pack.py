@@ -1,29 +1,37 @@
-"""``conda bundle``'s second half: an inventory and its manifest, streamed into one file."""
+"""``conda bundle``'s second half: an inventory and its manifest, streamed into one output.
+
+The output is written to a temporary sibling and renamed into place at the end, so a
+failure never leaves a partial bundle; standard output (``-``) is streamed as it goes.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import scan
 from .archive import open_writer
 from .archive.tar import SizeChangedError
 from .exceptions import EnvBundleError, FileChangedError
 from .inventory import Inventory, Item
 from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
+from .scan import signature
+
+BLOCK_SIZE = 1 << 20
 
 
 @dataclass
 class WriteResult:
-    """What was written: the bundle's size and sha256."""
+    """What was written: the bundle's size and sha256 (None for a directory bundle)."""
 
     size: int
-    sha256: str
+    sha256: str | None
 
 
 class _HashingFile:
@@ -42,23 +50,43 @@ class _HashingFile:
     def flush(self) -> None:
         self.raw.flush()
 
+    def tell(self) -> int:
+        return self.size
+
+    def seekable(self) -> bool:
+        return False
+
+
+@dataclass
+class WriteOptions:
+    """How to encode the bundle."""
+
+    fmt: str
+    level: int | None
+    threads: int
+
 
 def write_bundle(
-    inventory: Inventory, manifest: Manifest, output: str, fmt: str, *, level: int, threads: int
+    inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
 ) -> WriteResult:
-    """Stream the bundle into a temporary file beside ``output``, then rename it into place."""
-    directory = os.path.dirname(os.path.abspath(output))
-    fd, temp = tempfile.mkstemp(
-        dir=directory, prefix=f".{os.path.basename(output)}.", suffix=".part"
-    )
+    """Write the bundle to ``output`` (``-`` for standard output)."""
+    if output == "-":
+        out = _HashingFile(sys.stdout.buffer)
+        _stream(inventory, manifest, out, options)
+        out.flush()
+        return WriteResult(out.size, out.digest.hexdigest())
+    directory, name = os.path.split(os.path.abspath(output))
+    if options.fmt == "dir":
+        return _write_directory(inventory, manifest, output, directory, name, options)
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as raw:
             out = _HashingFile(raw)
-            _stream(inventory, manifest, out, fmt, level=level, threads=threads)
+            _stream(inventory, manifest, out, options)
             raw.flush()
             os.fsync(raw.fileno())
-        os.chmod(temp, 0o644 & ~_umask())
-        os.replace(temp, output)
+        os.chmod(temp, 0o666 & ~_umask())
+        _replace(temp, output)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
@@ -66,41 +94,69 @@ def write_bundle(
     return WriteResult(out.size, out.digest.hexdigest())
 
 
-def _stream(
-    inventory: Inventory, manifest: Manifest, out, fmt: str, *, level: int, threads: int
-) -> None:
-    with open_writer(out, fmt, mtime=inventory.mtime, level=level, threads=threads) as tar:
+def _write_directory(inventory, manifest, output, directory, name, options) -> WriteResult:
+    temp = tempfile.mkdtemp(dir=directory, prefix=f".{name}.", suffix=".part")
+    try:
+        _stream(inventory, manifest, temp, options)
+        os.chmod(temp, 0o777 & ~_umask())
+        _replace(temp, output)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return WriteResult(manifest.total_size, None)
+
+
+def _replace(temp: str, output: str) -> None:
+    """Move the finished bundle into place, replacing what --force allowed us to replace."""
+    if os.path.isdir(output) and not os.path.islink(output):
+        shutil.rmtree(output)
+    os.replace(temp, output)
+
+
+def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions) -> None:
+    with open_writer(
+        out, options.fmt, mtime=inventory.mtime, level=options.level, threads=options.threads
+    ) as writer:
         body = manifest.to_bytes()
-        tar.add_file(MANIFEST_PATH, 0o644, len(body), [body])
+        writer.add_file(MANIFEST_PATH, 0o644, len(body), [body])
         for item in inventory.items:
             entry = item.entry
             if entry.kind == DIR:
-                tar.add_dir(entry.path, entry.mode)
+                writer.add_dir(entry.path, entry.mode)
             elif entry.kind == SYMLINK:
-                tar.add_symlink(entry.path, entry.target)
+                writer.add_symlink(entry.path, entry.target)
             else:
-                _add_file(tar, item)
+                _add_file(writer, item)
 
 
-def _add_file(tar, item: Item) -> None:
+def _add_file(writer, item: Item) -> None:
     entry = item.entry
-    digest = hashlib.sha256()
-    blocks = [item.content] if item.content is not None else scan.read_blocks(item.source)
     try:
-        tar.add_file(entry.path, entry.mode, entry.size, _hashed(blocks, digest))
+        if item.content is not None:
+            writer.add_file(entry.path, entry.mode, entry.size, [item.content])
+            return
+        with open(item.source, "rb", buffering=0) as fh:
+            if signature(os.fstat(fh.fileno())) != item.signature:
+                raise FileChangedError(_changed(item))
+            writer.add_file(entry.path, entry.mode, entry.size, _blocks(fh, entry.size))
+            if signature(os.fstat(fh.fileno())) != item.signature:
+                raise FileChangedError(_changed(item))
     except SizeChangedError:
         raise FileChangedError(_changed(item)) from None
     except OSError as exc:
         if exc.filename is None:
             raise
         raise EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}.") from exc
-    if digest.hexdigest() != entry.sha256:
-        raise FileChangedError(_changed(item))
 
 
-def _hashed(blocks, digest) -> Iterator[bytes]:
-    for block in blocks:
-        digest.update(block)
+def _blocks(fh, size: int) -> Iterator[bytes]:
+    """The file's bytes, one read for small files; one byte more shows growth."""
+    remaining = size + 1
+    while remaining > 0:
+        block = fh.read(min(BLOCK_SIZE, remaining))
+        if not block:
+            return
+        remaining -= len(block)
         yield block
 
 

@@ -79,7 +79,8 @@ def _cache_dir(rec) -> str | None:
     candidates = [rec.get("extracted_package_dir", None)]
     link = rec.get("link", None)
     if link is not None:
-        candidates.append(getattr(link, "source", None))
+        # a Link object, or (in newer conda's record dataclasses) possibly a plain dict
+        candidates.append(link.get("source") if isinstance(link, dict) else link.source)
     for candidate in candidates:
         if candidate and os.path.isfile(os.path.join(candidate, "info", "index.json")):
             return candidate

@@ -27,7 +27,7 @@ def update_records(root: str, hashes: dict[str, str], site_packages: str | None)
         full = os.path.join(root, path)
         with open(full, "rb") as fh:
             record = json.load(fh)
-        if _refresh(record, hashes, site_packages):
+        if refresh_record(record, hashes, site_packages):
             with open(full, "w", encoding="utf-8") as fh:
                 json.dump(record, fh, indent=2, sort_keys=True)
                 fh.write("\n")
@@ -35,7 +35,8 @@ def update_records(root: str, hashes: dict[str, str], site_packages: str | None)
     return changed
 
 
-def _refresh(record: dict, hashes: dict[str, str], site_packages: str | None) -> bool:
+def refresh_record(record: dict, hashes: dict[str, str], site_packages: str | None) -> bool:
+    """Set ``sha256_in_prefix`` of the record's files from ``hashes``; True if anything changed."""
     paths = (record.get("paths_data") or {}).get("paths") or []
     noarch_python = record.get("noarch") == "python" or record.get("package_type") == (
         "noarch_python"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 BLOCK_SIZE = 1 << 20
@@ -16,15 +17,9 @@ class FileFacts:
 
     size: int = 0
     sha256: str = ""
+    signature: tuple[int, ...] = ()
     has_nul: bool = False
     offsets: list[int] = field(default_factory=list)
-
-
-def read_blocks(path: str, block_size: int = BLOCK_SIZE):
-    """Yield the bytes of ``path`` in large blocks."""
-    with open(path, "rb", buffering=0) as fh:
-        while block := fh.read(block_size):
-            yield block
 
 
 def scan_bytes(blocks, needle: bytes | None) -> FileFacts:
@@ -48,9 +43,18 @@ def scan_bytes(blocks, needle: bytes | None) -> FileFacts:
     return facts
 
 
+def signature(st: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's content changes: size, mtime, ctime, inode."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def scan_file(path: str, needle: bytes | None) -> FileFacts:
-    """:func:`scan_bytes` over the file at ``path``."""
-    return scan_bytes(read_blocks(path), needle)
+    """:func:`scan_bytes` over the file at ``path``, with its stat signature at open time."""
+    with open(path, "rb", buffering=0) as fh:
+        st = os.fstat(fh.fileno())
+        facts = scan_bytes(iter(lambda: fh.read(BLOCK_SIZE), b""), needle)
+    facts.signature = signature(st)
+    return facts
 
 
 def in_c_strings(path: str, needle: bytes, offsets: list[int]) -> bool:

@@ -67,7 +67,8 @@ def test_records_describe_the_new_place(source_env, source_bundle, conda_env, co
                 path = target / _installed(item["_path"], record.get("noarch") == "python")
                 assert scan_file(str(path), None).sha256 == item["sha256_in_prefix"], path
     manifest = json.loads((target / "conda-meta/envbundle/manifest.json").read_text())
-    assert manifest["source"]["prefix"] == str(target)
+    rules = [f["prefix"] for f in manifest["files"] if "prefix" in f]
+    assert rules and {r["placeholder"] for r in rules} == {str(target)}
     assert (target / "conda-meta" / "history").is_file()
 
 

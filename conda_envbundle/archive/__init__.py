@@ -1,86 +1,149 @@
-"""Bundle container formats behind one small writer/reader interface."""
+"""Bundle container formats behind one small writer/reader interface.
+
+Writers have ``add_dir``, ``add_symlink``, ``add_file`` and ``close``; readers iterate
+over :class:`~.tar.Member` objects and give the current member's bytes with
+``read_data()``. The format of an input is detected from its content, never its name.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-import zstandard
+from ..exceptions import BundleFormatError, EnvBundleError
+from .codecs import CODECS, compressing, decompressing
+from .directory import DirReader, DirWriter
+from .tar import BLOCK, TarReader, TarWriter
+from .zip import ZipReader, ZipWriter
 
-from ..exceptions import BundleFormatError
-from .tar import TarReader, TarWriter
-
-FORMATS = ("tar.zst", "tar")
 DEFAULT_FORMAT = "tar.zst"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+FORMATS = ("tar.zst", "tar.gz", "tar.bz2", "tar.xz", "zip", "tar", "dir")
+_SUFFIXES = {".tzst": "tar.zst", ".tgz": "tar.gz", ".tbz2": "tar.bz2", ".txz": "tar.xz"}
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class Writer(Protocol):
+    """What every container writer offers."""
+
+    def add_dir(self, path: str, mode: int) -> None: ...
+    def add_symlink(self, path: str, target: str) -> None: ...
+    def add_file(self, path: str, mode: int, size: int, chunks) -> int: ...
+    def close(self) -> None: ...
 
 
 def format_from_name(name: str) -> str | None:
-    """The format an output file name asks for, or None when the name does not say."""
+    """The format an output name asks for (``x.tar.gz`` -> ``tar.gz``), or None."""
     for fmt in sorted(FORMATS, key=len, reverse=True):
-        if name.endswith("." + fmt):
+        if fmt != "dir" and name.endswith("." + fmt):
             return fmt
-    if name.endswith(".tzst"):
-        return "tar.zst"
-    return None
+    return _SUFFIXES.get(os.path.splitext(name)[1])
+
+
+def default_level(fmt: str) -> int | None:
+    """The compression level used when none is given (None: the format has no levels)."""
+    if fmt in CODECS:
+        return CODECS[fmt].default_level
+    return 6 if fmt == "zip" else None
+
+
+def check_level(fmt: str, level: int) -> None:
+    """Refuse a compression level the format cannot use."""
+    levels = CODECS[fmt].levels if fmt in CODECS else range(0, 10) if fmt == "zip" else None
+    if levels is None:
+        raise EnvBundleError(f"The {fmt} format is not compressed; drop --compress-level.")
+    if level not in levels:
+        raise EnvBundleError(
+            f"--compress-level {level} is out of range for {fmt} "
+            f"({levels.start} to {levels.stop - 1})."
+        )
 
 
 @contextlib.contextmanager
 def open_writer(
-    out: BinaryIO, fmt: str, *, mtime: int, level: int = 3, threads: int = -1
-) -> Iterator[TarWriter]:
-    """A :class:`TarWriter` whose bytes go, compressed as ``fmt`` says, to ``out``."""
-    if fmt == "tar":
+    out: BinaryIO | str, fmt: str, *, mtime: int, level: int, threads: int
+) -> Iterator[Writer]:
+    """A writer for ``fmt`` whose bytes go to the stream ``out`` (a directory for ``dir``)."""
+    if fmt == "dir":
+        writer = DirWriter(out)
+    elif fmt == "zip":
+        writer = ZipWriter(out, mtime, level)
+    elif fmt == "tar":
         writer = TarWriter(out, mtime)
-        yield writer
-        writer.close()
+    else:
+        with compressing(out, fmt, level, threads) as stream:
+            writer = TarWriter(stream, mtime)
+            yield writer
+            writer.close()
         return
-    params = zstandard.ZstdCompressionParameters.from_level(
-        level, threads=threads, write_checksum=True, write_content_size=False
-    )
-    compressor = zstandard.ZstdCompressor(compression_params=params)
-    with compressor.stream_writer(out, closefd=False, write_size=1 << 20) as stream:
-        writer = TarWriter(stream, mtime)
-        yield writer
-        writer.close()
+    yield writer
+    writer.close()
 
 
-class _GuardedStream:
-    """Turn decompression errors into a clear bundle error."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-
-    def read(self, size: int) -> bytes:
-        try:
-            return self.stream.read(size)
-        except zstandard.ZstdError as exc:
-            raise BundleFormatError(f"The bundle is damaged: {exc}.") from exc
-
-
-class _Prefixed:
+class _Prefixed(io.RawIOBase):
     """A stream with some already-read bytes put back in front."""
 
     def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        super().__init__()
         self.head = head
         self.stream = stream
 
-    def read(self, size: int) -> bytes:
-        if self.head:
-            data, self.head = self.head[:size], self.head[size:]
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if size < 0:
+            data, self.head = self.head + self.stream.read(), b""
             return data
-        return self.stream.read(size)
+        data, self.head = self.head[:size], self.head[size:]
+        return data
 
 
-def open_reader(raw: BinaryIO) -> TarReader:
-    """A :class:`TarReader` over ``raw``, whose format is detected from its first bytes."""
-    head = raw.read(512)
-    stream = _Prefixed(head, raw)
-    if head.startswith(ZSTD_MAGIC):
-        decompressor = zstandard.ZstdDecompressor()
-        reader = decompressor.stream_reader(stream, read_across_frames=True)
-        return TarReader(_GuardedStream(reader))
-    if len(head) == 512 and head[257:262] == b"ustar":
-        return TarReader(stream)
-    raise BundleFormatError("This file is not a bundle (neither tar.zst nor tar).")
+@contextlib.contextmanager
+def open_reader(source: BinaryIO | str, first_member: str) -> Iterator:
+    """A reader over a bundle file, stream or directory, whatever its format.
+
+    ``first_member`` names the member that a directory bundle yields first (the manifest).
+    """
+    if isinstance(source, str) and os.path.isdir(source):
+        yield DirReader(source, first_member)
+        return
+    with contextlib.ExitStack() as stack:
+        is_path = isinstance(source, str)
+        stream = stack.enter_context(_open_file(source)) if is_path else source
+        yield _reader_for(source, stream)
+
+
+def _open_file(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise BundleFormatError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise BundleFormatError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def _reader_for(source: BinaryIO | str, stream: BinaryIO):
+    head = stream.read(BLOCK)
+    if head.startswith(ZIP_MAGIC):
+        if not isinstance(source, str):
+            raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")
+        return ZipReader(source)
+    prefixed = _Prefixed(head, stream)
+    plain = decompressing(head, prefixed)
+    if plain is not None:
+        return TarReader(plain)
+    if len(head) == BLOCK and head[257:262] == b"ustar":
+        return TarReader(prefixed)
+    raise BundleFormatError(
+        "This file is not a bundle (not tar, tar.zst, tar.gz, tar.bz2, tar.xz or zip)."
+    )

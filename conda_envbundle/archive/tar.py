@@ -101,36 +101,58 @@ def member_header(
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 
 
+_FLUSH_AT = 1 << 20
+
+
 class TarWriter:
-    """Write members to a binary stream; the caller supplies already-ordered entries."""
+    """Write members to a binary stream; the caller supplies already-ordered entries.
+
+    Headers and small files are gathered into large writes: each write into a
+    compressor costs a call, and environments hold tens of thousands of small files.
+    """
 
     def __init__(self, out: BinaryIO, mtime: int) -> None:
         self.out = out
         self.mtime = mtime
+        self._buffer = bytearray()
+
+    def _write(self, data: bytes) -> None:
+        if len(data) >= _FLUSH_AT:
+            self._flush()
+            self.out.write(data)
+            return
+        self._buffer += data
+        if len(self._buffer) >= _FLUSH_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self.out.write(self._buffer)
+            self._buffer = bytearray()
 
     def add_dir(self, path: str, mode: int) -> None:
-        self.out.write(member_header(path, DIRECTORY, mode=mode, mtime=self.mtime))
+        self._write(member_header(path, DIRECTORY, mode=mode, mtime=self.mtime))
 
     def add_symlink(self, path: str, target: str) -> None:
-        self.out.write(member_header(path, SYMLINK, mode=0o777, mtime=self.mtime, link=target))
+        self._write(member_header(path, SYMLINK, mode=0o777, mtime=self.mtime, link=target))
 
     def add_file(self, path: str, mode: int, size: int, chunks: Iterable[bytes]) -> int:
         """Write one regular file; returns the number of data bytes actually written."""
-        write = self.out.write
-        write(member_header(path, REGULAR, mode=mode, size=size, mtime=self.mtime))
+        self._write(member_header(path, REGULAR, mode=mode, size=size, mtime=self.mtime))
         written = 0
         for chunk in chunks:
             written += len(chunk)
             if written > size:
                 break
-            write(chunk)
+            self._write(chunk)
         if written != size:
             raise SizeChangedError(path)
-        write(padding(size))
+        self._write(padding(size))
         return written
 
     def close(self) -> None:
-        self.out.write(END_OF_ARCHIVE)
+        self._write(END_OF_ARCHIVE)
+        self._flush()
 
 
 class SizeChangedError(Exception):

@@ -1,0 +1,147 @@
+"""Placing a complete environment at its target: all or nothing, even under SIGKILL.
+
+The new environment is built in a staging directory beside the target (same filesystem)
+and put in place by one atomic rename, or, over an existing environment, by one atomic
+exchange (``renameat2(RENAME_EXCHANGE)`` on Linux, ``renamex_np(RENAME_SWAP)`` on macOS).
+Whatever the moment a run dies, the target is its old self or the complete new
+environment, plus at most one hidden directory named after the target, which the next
+run on that target removes (under the target's lock, so never one still in use).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+
+from .exceptions import TargetWriteError
+
+STAGING_MARK = ".envbundle-staging-"
+BACKUP_MARK = ".envbundle-replaced-"
+_BACKUP_ENV = "env"
+
+
+def _leftover_pattern(target: str) -> re.Pattern[str]:
+    """Names of the staging and backup directories of ``target`` (``tempfile`` suffixes)."""
+    name = re.escape(f".{os.path.basename(target)}")
+    marks = "|".join(re.escape(m) for m in (STAGING_MARK, BACKUP_MARK))
+    return re.compile(rf"{name}(?:{marks})[a-z0-9_]{{8}}")
+
+
+def leftovers(target: str) -> list[str]:
+    """Staging and backup directories of ``target`` left by runs that died."""
+    parent = os.path.dirname(target)
+    pattern = _leftover_pattern(target)
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return []
+    return sorted(os.path.join(parent, n) for n in names if pattern.fullmatch(n))
+
+
+def remove_leftovers(target: str) -> None:
+    """Undo what a dead run left; call it holding the target's lock.
+
+    A run that died between the two renames of the fallback swap left the old
+    environment in its backup directory and no target: put it back first.
+    """
+    for path in leftovers(target):
+        old = os.path.join(path, _BACKUP_ENV)
+        is_backup = BACKUP_MARK in os.path.basename(path)
+        if is_backup and os.path.isdir(old) and not os.path.lexists(target):
+            os.rename(old, target)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def parents_of(target: str) -> Iterator[str]:
+    """Create the target's parent directory if needed; remove what was created on error."""
+    parent = os.path.dirname(target)
+    top = None
+    probe = parent
+    while not os.path.exists(probe):
+        top = probe
+        probe = os.path.dirname(probe)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise TargetWriteError(f"Cannot create {parent}: {exc.strerror}.") from exc
+    try:
+        yield parent
+    except BaseException:
+        if top:
+            shutil.rmtree(top, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def staging_dir(target: str) -> Iterator[str]:
+    """A fresh directory beside ``target``; removed unless :func:`commit` consumed it."""
+    try:
+        staging = tempfile.mkdtemp(
+            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}{STAGING_MARK}"
+        )
+    except OSError as exc:
+        raise TargetWriteError(
+            f"Cannot create a directory in {os.path.dirname(target)}: {exc.strerror}."
+        ) from exc
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def commit(staging: str, target: str) -> None:
+    """Put the complete environment in ``staging`` at ``target`` in one atomic step.
+
+    An old environment at ``target`` ends up in ``staging`` (removed by the caller).
+    """
+    if not os.path.lexists(target) or _is_empty_dir(target):
+        os.rename(staging, target)  # replaces an empty directory atomically
+    elif not exchange(staging, target):
+        _swap_by_renames(staging, target)
+
+
+def _is_empty_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+
+
+def _swap_by_renames(staging: str, target: str) -> None:
+    """Two renames where the filesystem cannot exchange; :func:`remove_leftovers` repairs
+    the moment between them."""
+    backup = tempfile.mkdtemp(
+        dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}{BACKUP_MARK}"
+    )
+    os.rename(target, os.path.join(backup, _BACKUP_ENV))
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(os.path.join(backup, _BACKUP_ENV), target)
+        os.rmdir(backup)
+        raise
+    os.rename(backup, staging)
+
+
+def exchange(a: str, b: str) -> bool:
+    """Swap two existing paths atomically; False when this system or filesystem cannot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, rename_exchange = -100, 2
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        rename_swap = 2
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), rename_swap)
+    else:
+        return False
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), a, None, b)
