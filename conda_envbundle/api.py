@@ -17,7 +17,7 @@ from .archive import (
     open_reader,
 )
 from .exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
-from .extract import read_manifest
+from .extract import read_manifest, verify_members
 from .install import install
 from .manifest import MANIFEST_PATH, Manifest
 from .pack import WriteOptions, write_bundle
@@ -71,8 +71,12 @@ def bundle(
     filters: list[tuple[str, str]] | None = None,
     ignore_editable: bool = False,
     ignore_missing: bool = False,
+    dest_prefix: str | None = None,
 ) -> BundleResult:
     """Pack the conda environment at ``prefix`` into one relocatable bundle.
+
+    With ``dest_prefix`` every prefix is rewritten now, so the extracted tree works at
+    that path with no unpack step (and stays relocatable from there).
 
     ``output`` is a file (``-`` for standard output, or a directory for ``fmt="dir"``);
     ``fmt`` defaults to what its name says, else tar.zst. ``level`` is the codec's
@@ -91,7 +95,11 @@ def bundle(
     fmt = fmt or (output and output != "-" and format_from_name(output)) or DEFAULT_FORMAT
     output = _output_path(prefix, output, fmt, force)
     write_options = _write_options(fmt, level, threads)
-    options = inventory.Options(filters or [], ignore_editable, ignore_missing, threads)
+    if dest_prefix is not None and not os.path.isabs(dest_prefix):
+        raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
+    options = inventory.Options(
+        filters or [], ignore_editable, ignore_missing, threads, dest_prefix
+    )
     inv = inventory.take_inventory(prefix, options)
     manifest = Manifest(
         source_name=os.path.basename(prefix),
@@ -191,6 +199,17 @@ def inspect(bundle_path: str) -> Manifest:
     """Read a bundle's manifest without extracting anything (``-`` reads standard input)."""
     with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
         manifest, _ = read_manifest(reader)
+    return manifest
+
+
+def verify(bundle_path: str) -> Manifest:
+    """Check a whole bundle without installing it: every member against the manifest's
+    rules, every file against its sha256. Writes nothing; raises a
+    :class:`~.exceptions.BundleFormatError` for a damaged or hostile bundle.
+    """
+    with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
+        manifest, members = read_manifest(reader)
+        verify_members(reader, members, manifest)
     return manifest
 
 

@@ -79,6 +79,13 @@ def configure_bundle(p: ArgumentParser) -> None:
             "fnmatch pattern; --exclude and --include apply in the order given.",
         )
     group.add_argument(
+        "--dest-prefix",
+        dest="bundle_dest_prefix",
+        metavar="PATH",
+        help="Relocate now for this absolute path: the extracted tree then works at PATH "
+        "with no unpack step (e.g. COPY --from=builder in a Dockerfile).",
+    )
+    group.add_argument(
         "--ignore-editable",
         dest="bundle_ignore_editable",
         action="store_true",
@@ -110,6 +117,13 @@ def configure_unbundle(p: ArgumentParser) -> None:
         dest="bundle_force",
         action="store_true",
         help="Replace an existing environment at the target.",
+    )
+    group.add_argument(
+        "--verify",
+        dest="bundle_verify",
+        action="store_true",
+        help="Check the whole bundle (every member and checksum) without installing it; "
+        "-n/-p are not needed.",
     )
     add_parser_json(p)
 
@@ -169,6 +183,7 @@ def bundle_action(args: Namespace) -> int:
         filters=args.bundle_filters,
         ignore_editable=args.bundle_ignore_editable,
         ignore_missing=args.bundle_ignore_missing,
+        dest_prefix=args.bundle_dest_prefix,
     )
     if context.json:
         _compat.print_json({"success": True, **vars(result)})
@@ -193,6 +208,8 @@ def unbundle_action(args: Namespace) -> int:
 
     from . import _compat, api
 
+    if args.bundle_verify:
+        return _verify_action(args)
     result = api.unbundle(args.bundle_path, target_prefix(args), force=args.bundle_force)
     if context.json:
         _compat.print_json({"success": True, **vars(result)})
@@ -202,6 +219,24 @@ def unbundle_action(args: Namespace) -> int:
         f"({result.relocated} files relocated)"
     )
     print(f"To activate it: conda activate {result.prefix}")
+    return 0
+
+
+def _verify_action(args: Namespace) -> int:
+    """Run ``conda unbundle --verify``: read everything, write nothing."""
+    from conda.base.context import context
+
+    from . import _compat, api
+
+    manifest = api.verify(args.bundle_path)
+    facts = {"packages": len(manifest.packages), "files": len(manifest.files)}
+    if context.json:
+        _compat.print_json({"success": True, "verified": True, **facts})
+        return 0
+    print(
+        f"{args.bundle_path} is intact: {facts['packages']} packages, {facts['files']} "
+        f"entries ({_size(manifest.total_size)}), every checksum verified."
+    )
     return 0
 
 

@@ -17,25 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _compat, scan
+from . import _compat, scan, standalone
 from .exceptions import EditableInstallError, MissingFilesError, UnsafeLinkError
+from .items import Item
 from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
 from .packages import PackageFiles, package_files
 from .records import is_record_path, refresh_record
+from .relocate import relocated_bytes
 
 SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock"}
 CACHE_PATH_KEYS = ("extracted_package_dir", "package_tarball_full_path")
 _BOUND = re.compile(r">=?\s*([0-9][0-9.]*)")
-
-
-@dataclass
-class Item:
-    """One entry to ship, and where its bytes come from."""
-
-    entry: FileEntry
-    source: str | None = None
-    content: bytes | None = None
-    signature: tuple[int, ...] = ()
 
 
 @dataclass
@@ -64,6 +56,7 @@ class Options:
     ignore_editable: bool = False
     ignore_missing: bool = False
     threads: int = 0
+    dest_prefix: str | None = None
 
 
 def take_inventory(prefix: str, options: Options) -> Inventory:
@@ -74,9 +67,19 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         _refuse_editables(prefix)
     if not options.ignore_missing:
         _refuse_missing(prefix, pkgs)
-    paths = sorted(p for p in _walk(prefix) if _wanted(p[0], options.filters) or p[1] == DIR)
+    owned = {path for pkg in pkgs for path in pkg.record_paths}
+    has_conda = any(rec.name == "conda" for rec in records)
+    generated = [p for p in standalone.generated_paths(has_conda) if p not in owned]
+    paths = sorted(
+        p
+        for p in _walk(prefix)
+        if p[0] not in generated and (_wanted(p[0], options.filters) or p[1] == DIR)
+    )
     site_packages = _compat.site_packages_short_path(records)
     items, unrelocated = _classify(prefix, paths, pkgs, options.threads, site_packages)
+    items = _with_generated(items, prefix, has_conda, generated)
+    if options.dest_prefix:
+        _retarget(items, options.dest_prefix, _compat.native_subdir(), options.threads)
     return Inventory(
         prefix=prefix,
         items=items,
@@ -87,6 +90,40 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         unrelocated=unrelocated,
         mtime=_fixed_mtime(records),
     )
+
+
+def _with_generated(
+    items: list[Item], prefix: str, has_conda: bool, generated: list[str]
+) -> list[Item]:
+    """Add the files that make the bundle usable without conda, in sorted place."""
+    extra = [
+        item
+        for item in standalone.generated_items(prefix, os.path.basename(prefix), has_conda)
+        if item.entry.path in generated
+    ]
+    if not any(item.entry.path == "bin" for item in items):
+        extra.append(Item(FileEntry("bin", DIR, mode=0o755)))
+    return sorted(items + extra, key=lambda item: item.entry.path)
+
+
+def _retarget(items: list[Item], dest: str, subdir: str, threads: int) -> None:
+    """Relocate every rule to ``dest`` now (``--dest-prefix``); the bytes change as shipped."""
+
+    def one(item: Item) -> None:
+        rule = item.entry.prefix
+        if item.content is not None:
+            item.content = relocated_bytes(item.content, rule, dest, subdir, item.entry.path)
+            data = item.content
+        else:
+            with open(item.source, "rb") as fh:
+                data = relocated_bytes(fh.read(), rule, dest, subdir, item.entry.path)
+            item.rewrite_from = rule
+        facts = scan.scan_bytes([data], None)
+        item.entry.size, item.entry.sha256 = facts.size, facts.sha256
+        item.entry.prefix = PrefixRule(dest, rule.mode)
+
+    with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
+        list(pool.map(one, [item for item in items if item.entry.prefix]))
 
 
 def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:

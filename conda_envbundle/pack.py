@@ -19,8 +19,10 @@ from typing import BinaryIO
 from .archive import open_writer
 from .archive.tar import SizeChangedError
 from .exceptions import EnvBundleError, FileChangedError
-from .inventory import Inventory, Item
+from .inventory import Inventory
+from .items import Item
 from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
+from .relocate import relocated_bytes
 from .scan import signature
 
 BLOCK_SIZE = 1 << 20
@@ -126,10 +128,16 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
             elif entry.kind == SYMLINK:
                 writer.add_symlink(entry.path, entry.target)
             else:
-                _add_file(writer, item)
+                _add_file(writer, item, manifest.subdir)
 
 
-def _add_file(writer, item: Item) -> None:
+def _rewritten(item: Item, data: bytes, subdir: str) -> bytes:
+    """The file relocated at bundle time (``--dest-prefix``), as the inventory hashed it."""
+    dest = item.entry.prefix.placeholder
+    return relocated_bytes(data, item.rewrite_from, dest, subdir, item.entry.path)
+
+
+def _add_file(writer, item: Item, subdir: str) -> None:
     entry = item.entry
     try:
         if item.content is not None:
@@ -138,7 +146,11 @@ def _add_file(writer, item: Item) -> None:
         with open(item.source, "rb", buffering=0) as fh:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))
-            writer.add_file(entry.path, entry.mode, entry.size, _blocks(fh, entry.size))
+            if item.rewrite_from is None:
+                chunks = _blocks(fh, entry.size)
+            else:
+                chunks = [_rewritten(item, fh.read(), subdir)]
+            writer.add_file(entry.path, entry.mode, entry.size, chunks)
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))
     except SizeChangedError:

@@ -18,7 +18,7 @@ from conda.models.enums import FileMode
 
 from . import scan
 from .exceptions import RelocationError
-from .manifest import BINARY, FileEntry
+from .manifest import BINARY, FileEntry, PrefixRule
 
 
 def relocate_files(
@@ -39,12 +39,40 @@ def relocate_files(
         return dict(pool.map(one, [e for e in entries if e.prefix]))
 
 
+def relocated_text(data: bytes, placeholder: str, new_prefix: str, subdir: str) -> bytes:
+    """A text file's bytes with ``placeholder`` replaced and a shebang that runs as is."""
+    new = replace_prefix(FileMode.text, data, placeholder, new_prefix, subdir)
+    return fix_shebang(new, new_prefix)
+
+
+def relocated_binary(
+    data: bytes, placeholder: str, new_prefix: str, subdir: str, name: str
+) -> bytes:
+    """A binary file's bytes with ``placeholder`` replaced inside NUL-terminated strings."""
+    if len(new_prefix.encode()) > len(placeholder.encode()):
+        raise RelocationError(_too_long(name, placeholder))
+    try:
+        return replace_prefix(FileMode.binary, data, placeholder, new_prefix, subdir)
+    except Exception as exc:  # conda's private _PaddingError is not a CondaError
+        if type(exc).__name__ != "_PaddingError":
+            raise
+        raise RelocationError(_too_long(name, placeholder)) from exc
+
+
+def relocated_bytes(
+    data: bytes, rule: PrefixRule, new_prefix: str, subdir: str, name: str
+) -> bytes:
+    """``data`` relocated from ``rule.placeholder`` to ``new_prefix`` by the rule's mode."""
+    if rule.mode == BINARY:
+        return relocated_binary(data, rule.placeholder, new_prefix, subdir, name)
+    return relocated_text(data, rule.placeholder, new_prefix, subdir)
+
+
 def relocate_text(path: str, placeholder: str, new_prefix: str, subdir: str) -> None:
     """Replace ``placeholder`` in a text file and make its shebang run without activation."""
     with open(path, "rb") as fh:
         data = fh.read()
-    new = replace_prefix(FileMode.text, data, placeholder, new_prefix, subdir)
-    new = fix_shebang(new, new_prefix)
+    new = relocated_text(data, placeholder, new_prefix, subdir)
     if new != data:
         with open(path, "wb") as fh:
             fh.write(new)

@@ -1,0 +1,14 @@
+#!/bin/sh
+# conda-unpack: make this environment work where it now is (after tar -x, or a move).
+# Runs the environment's own python by path: no conda and no python on PATH needed.
+here=$(cd "$(dirname "$0")" && pwd) || exit 1
+prefix=$(dirname "$here")
+for python in "$prefix/bin/python3" "$prefix/bin/python"; do
+    if [ -x "$python" ]; then
+        exec "$python" -s -E "$prefix/bin/.conda-unpack.py" "$@"
+    fi
+done
+echo "conda-unpack: this environment has no python to run the unpack step with." >&2
+echo "Use 'conda unbundle' on a machine with conda, or make the bundle with" >&2
+echo "'conda bundle --dest-prefix PATH' so that it needs no unpack step." >&2
+exit 1

@@ -1,0 +1,224 @@
+"""conda-unpack: finish an environment extracted from a conda-envbundle bundle, without conda.
+
+Shipped inside every bundle as ``bin/.conda-unpack.py`` and started by
+``bin/conda-unpack`` with the environment's own python. It rewrites every prefix the
+manifest lists to where the environment now is, by the same rules ``conda unbundle``
+applies with conda's code (text: plain replacement and runnable shebangs; binary:
+NUL-padded replacement inside C strings), then records the new place so the
+environment can be moved and unpacked again. Standard library only; Python >= 3.6.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+
+MANIFEST = os.path.join("conda-meta", "envbundle", "manifest.json")
+CHECKSUM_KEY = "manifest_sha256"
+MAX_SHEBANG = 127
+TRAMPOLINE = re.compile(
+    rb"#!/bin/sh\n'''exec' (?:\"(?P<quoted>[^\"\n]+)\"|(?P<bare>[^\n]+?)) \"\$0\" \"\$@\""
+    rb"(?: #'''\n|\n' '''\n)"
+)
+
+
+class UnpackError(Exception):
+    """A problem the user can act on; printed without a traceback."""
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def trampoline(executable):
+    """conda's /bin/sh exec trampoline for a python interpreter path."""
+    return f"#!/bin/sh\n'''exec' \"{executable}\" \"$0\" \"$@\" #'''\n"
+
+
+def shebang_line(exe, options=b""):
+    """A first line that starts ``exe`` without PATH: plain when it fits the kernel's limit
+    and has no spaces, else the trampoline (python) or /usr/bin/env (anything else)."""
+    plain = b"#!" + os.fsencode(exe) + options + b"\n"
+    if len(plain) <= MAX_SHEBANG and " " not in exe:
+        return plain
+    name = os.path.basename(exe)
+    if name.startswith("python") and not options.strip():
+        return os.fsencode(trampoline(exe))
+    return b"#!/usr/bin/env " + os.fsencode(name) + options + b"\n"
+
+
+def replace_text(data, old, new):
+    """Replace ``old`` by ``new``; a shebang into the environment stays runnable."""
+    old_b, new_b = os.fsencode(old), os.fsencode(new)
+    first, _, rest = data.partition(b"\n")
+    if first.startswith(b"#!" + old_b):
+        exe_tail, options = re.match(rb"(\S*)(.*)", first[2 + len(old_b) :]).groups()
+        return shebang_line(new + os.fsdecode(exe_tail), options) + rest.replace(old_b, new_b)
+    data = data.replace(old_b, new_b)
+    found = TRAMPOLINE.match(data)
+    if found:
+        exe = os.fsdecode(found.group("quoted") or found.group("bare"))
+        if exe.startswith(new.rstrip("/") + "/"):
+            return shebang_line(exe) + data[found.end() :]
+    return data
+
+
+def replace_binary(data, old, new):
+    """Replace ``old`` inside NUL-terminated strings, padding with NULs to the same length."""
+    old_b, new_b = old.encode(), new.encode()
+    if len(new_b) > len(old_b):
+        raise UnpackError(f"a binary file cannot take a prefix longer than {len(old_b)} bytes")
+    pattern = re.compile(re.escape(old_b) + rb"[^\0]*\0", re.DOTALL)
+
+    def pad(match):
+        text = match.group()
+        count = text.count(old_b)
+        return text.replace(old_b, new_b) + b"\0" * ((len(old_b) - len(new_b)) * count)
+
+    return pattern.sub(pad, data)
+
+
+def write_atomically(path, data):
+    """Replace ``path`` by a new file (a running binary cannot be rewritten in place)."""
+    mode = os.stat(path).st_mode & 0o7777
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".conda-unpack-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def plan(manifest, prefix):
+    """The entries whose recorded prefix is not where the environment now is."""
+    todo = [
+        f for f in manifest["files"] if f.get("prefix") and f["prefix"]["placeholder"] != prefix
+    ]
+    limit = min(
+        (len(f["prefix"]["placeholder"].encode()) for f in todo if f["prefix"]["mode"] == "binary"),
+        default=None,
+    )
+    if limit is not None and len(prefix.encode()) > limit:
+        raise UnpackError(
+            f"This environment is at a path of {len(prefix.encode())} bytes, but its binaries "
+            f"can take at most {limit}. Move it to a shorter path and run conda-unpack again."
+        )
+    return todo
+
+
+def verify(root, manifest):
+    bad = [
+        f["path"]
+        for f in manifest["files"]
+        if f["kind"] == "file" and sha256_of(os.path.join(root, f["path"])) != f["sha256"]
+    ]
+    if bad:
+        raise UnpackError(
+            f"{len(bad)} file(s) do not match the manifest, e.g. {', '.join(bad[:3])}: "
+            "the copy is damaged."
+        )
+
+
+def relocate(root, manifest, prefix):
+    """Rewrite every listed prefix; returns the new sha256 of each rewritten file."""
+    hashes = {}
+    for entry in plan(manifest, prefix):
+        path = os.path.join(root, entry["path"])
+        rule = entry["prefix"]
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if rule["mode"] == "binary":
+            new = replace_binary(data, rule["placeholder"], prefix)
+        else:
+            new = replace_text(data, rule["placeholder"], prefix)
+        if new != data:
+            write_atomically(path, new)
+        hashes[entry["path"]] = hashlib.sha256(new).hexdigest()
+    return hashes
+
+
+def installed_path(path, noarch_python, site_packages):
+    if noarch_python and site_packages and path.startswith("site-packages/"):
+        return site_packages + path[len("site-packages") :]
+    if noarch_python and path.startswith("python-scripts/"):
+        return "bin" + path[len("python-scripts") :]
+    return path
+
+
+def update_records(root, hashes, site_packages):
+    """Keep ``sha256_in_prefix`` in conda-meta true after the rewrite."""
+    meta = os.path.join(root, "conda-meta")
+    for name in sorted(os.listdir(meta)):
+        if not name.endswith(".json"):
+            continue
+        path = os.path.join(meta, name)
+        with open(path) as fh:
+            record = json.load(fh)
+        noarch = record.get("noarch") == "python"
+        changed = False
+        for item in (record.get("paths_data") or {}).get("paths") or []:
+            where = installed_path(item.get("_path", ""), noarch, site_packages)
+            if where in hashes and "sha256_in_prefix" in item:
+                item["sha256_in_prefix"] = hashes[where]
+                changed = True
+        if changed:
+            write_atomically(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+            hashes["conda-meta/" + name] = sha256_of(path)
+
+
+def record_new_place(root, manifest, prefix, hashes):
+    for entry in manifest["files"]:
+        if entry["path"] in hashes:
+            entry["sha256"] = hashes[entry["path"]]
+            entry["size"] = os.path.getsize(os.path.join(root, entry["path"]))
+        if entry.get("prefix"):
+            entry["prefix"]["placeholder"] = prefix
+    body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    manifest[CHECKSUM_KEY] = hashlib.sha256(canonical).hexdigest()
+    sealed = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    write_atomically(os.path.join(root, MANIFEST), sealed.encode())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="conda-unpack",
+        description="Make this environment work where it now is (after tar -x or a move).",
+    )
+    parser.add_argument(
+        "--verify", action="store_true", help="check every file against the manifest's sha256 first"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    args = parser.parse_args(argv)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = root
+    try:
+        with open(os.path.join(root, MANIFEST)) as fh:
+            manifest = json.load(fh)
+        if args.verify:
+            verify(root, manifest)
+        hashes = relocate(root, manifest, prefix)
+        if hashes:
+            update_records(root, hashes, manifest.get("source", {}).get("site_packages"))
+            record_new_place(root, manifest, prefix, hashes)
+    except (UnpackError, OSError, ValueError) as exc:
+        sys.stderr.write(f"conda-unpack: {exc}\n")
+        return 1
+    if not args.quiet:
+        print(f"conda-unpack: {len(hashes)} file(s) relocated to {prefix}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
