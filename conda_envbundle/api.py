@@ -14,6 +14,7 @@ from .archive import (
     check_level,
     default_level,
     format_from_name,
+    installer,
     open_reader,
 )
 from .exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
@@ -72,6 +73,7 @@ def bundle(
     ignore_editable: bool = False,
     ignore_missing: bool = False,
     dest_prefix: str | None = None,
+    sh_codec: str = "gzip",
 ) -> BundleResult:
     """Pack the conda environment at ``prefix`` into one relocatable bundle.
 
@@ -95,6 +97,9 @@ def bundle(
     fmt = fmt or (output and output != "-" and format_from_name(output)) or DEFAULT_FORMAT
     output = _output_path(prefix, output, fmt, force)
     write_options = _write_options(fmt, level, threads)
+    if sh_codec not in installer.CODECS:
+        raise EnvBundleError(f"--sh-payload must be gzip or zstd, not {sh_codec!r}.")
+    write_options.sh_codec, write_options.dest_prefix = sh_codec, dest_prefix
     if dest_prefix is not None and not os.path.isabs(dest_prefix):
         raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
     options = inventory.Options(
@@ -133,8 +138,8 @@ def _output_path(prefix: str, output: str | None, fmt: str, force: bool) -> str:
     if fmt not in FORMATS:
         raise EnvBundleError(f"Unknown format {fmt!r}. Choose one of: {', '.join(FORMATS)}.")
     if output == "-":
-        if fmt == "dir":
-            raise EnvBundleError("A dir bundle cannot be written to standard output.")
+        if fmt in ("dir", "sh"):
+            raise EnvBundleError(f"A {fmt} bundle cannot be written to standard output.")
         return output
     output = os.path.abspath(output or default_output(prefix, fmt))
     if os.path.lexists(output) and not force:

@@ -50,7 +50,16 @@ def configure_bundle(p: ArgumentParser) -> None:
         dest="bundle_format",
         choices=FORMATS,
         help="Container format (default: from the output name, else tar.zst). "
-        "dir writes a plain directory tree, for rsync-style transfers.",
+        "dir writes a plain directory tree, for rsync-style transfers; sh writes a "
+        "self-extracting installer (sh FILE -p PREFIX) for machines without conda.",
+    )
+    group.add_argument(
+        "--sh-payload",
+        dest="bundle_sh_payload",
+        choices=("gzip", "zstd"),
+        default="gzip",
+        help="Compression of a --format sh installer's payload (default gzip: needs only "
+        "sh, tar and gzip on the target; zstd needs zstd there).",
     )
     group.add_argument(
         "--compress-level",
@@ -184,6 +193,7 @@ def bundle_action(args: Namespace) -> int:
         ignore_editable=args.bundle_ignore_editable,
         ignore_missing=args.bundle_ignore_missing,
         dest_prefix=args.bundle_dest_prefix,
+        sh_codec=args.bundle_sh_payload,
     )
     if context.json:
         _compat.print_json({"success": True, **vars(result)})

@@ -7,6 +7,7 @@ failure never leaves a partial bundle; standard output (``-``) is streamed as it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .archive import open_writer
+from .archive import installer, open_writer
 from .archive.tar import SizeChangedError
 from .exceptions import EnvBundleError, FileChangedError
 from .inventory import Inventory
@@ -61,11 +62,13 @@ class _HashingFile:
 
 @dataclass
 class WriteOptions:
-    """How to encode the bundle."""
+    """How to encode the bundle (``sh_codec`` and ``dest_prefix`` matter to ``sh`` only)."""
 
     fmt: str
     level: int | None
     threads: int
+    sh_codec: str = "gzip"
+    dest_prefix: str | None = None
 
 
 def write_bundle(
@@ -82,18 +85,59 @@ def write_bundle(
         return _write_directory(inventory, manifest, output, directory, name, options)
     fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as raw:
-            out = _HashingFile(raw)
-            _stream(inventory, manifest, out, options)
+        with os.fdopen(fd, "w+b") as raw:
+            if options.fmt == "sh":
+                result = _write_installer(inventory, manifest, raw, options)
+            else:
+                out = _HashingFile(raw)
+                _stream(inventory, manifest, out, options)
+                result = WriteResult(out.size, out.digest.hexdigest())
             raw.flush()
             os.fsync(raw.fileno())
-        os.chmod(temp, 0o666 & ~_umask())
+        os.chmod(temp, (0o777 if options.fmt == "sh" else 0o666) & ~_umask())
         _replace(temp, output)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    return WriteResult(out.size, out.digest.hexdigest())
+    return result
+
+
+def _write_installer(
+    inventory: Inventory, manifest: Manifest, raw: BinaryIO, options: WriteOptions
+) -> WriteResult:
+    """The shell header, then the payload, then the payload's sha256 patched into the header."""
+    names = {f.path for f in manifest.files}
+    listing = "\n".join(
+        f"{p['name']} {p['version']} {p['build']} {p['channel']}" for p in manifest.packages
+    )
+    head = installer.header(
+        name=manifest.source_name,
+        subdir=manifest.subdir,
+        glibc=manifest.requirements.get("glibc", ""),
+        limit=manifest.prefix_limit,
+        size=manifest.total_size,
+        has_python=bool({"bin/python3", "bin/python"} & names),
+        codec=options.sh_codec,
+        dest=options.dest_prefix or "",
+        listing=f"{manifest.source_name}: {len(manifest.packages)} packages, "
+        f"{len(manifest.files)} entries, {manifest.total_size} bytes\n{listing}",
+    )
+    raw.write(head)
+    payload = _HashingFile(raw)
+    _stream(
+        inventory,
+        manifest,
+        payload,
+        dataclasses.replace(options, fmt=installer.CODECS[options.sh_codec]),
+    )
+    installer.patch_sha256(raw, 0, head, payload.digest.hexdigest())
+    raw.flush()
+    raw.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: raw.read(BLOCK_SIZE), b""):
+        digest.update(block)
+    return WriteResult(len(head) + payload.size, digest.hexdigest())
 
 
 def _write_directory(inventory, manifest, output, directory, name, options) -> WriteResult:

@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
 from ..exceptions import BundleFormatError, EnvBundleError
+from . import installer
 from .codecs import CODECS, compressing, decompressing
 from .directory import DirReader, DirWriter
 from .tar import BLOCK, TarReader, TarWriter
 from .zip import ZipReader, ZipWriter
 
 DEFAULT_FORMAT = "tar.zst"
-FORMATS = ("tar.zst", "tar.gz", "tar.bz2", "tar.xz", "zip", "tar", "dir")
+FORMATS = ("tar.zst", "tar.gz", "tar.bz2", "tar.xz", "zip", "tar", "dir", "sh")
 _SUFFIXES = {".tzst": "tar.zst", ".tgz": "tar.gz", ".tbz2": "tar.bz2", ".txz": "tar.xz"}
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -44,6 +45,8 @@ def format_from_name(name: str) -> str | None:
 
 def default_level(fmt: str) -> int | None:
     """The compression level used when none is given (None: the format has no levels)."""
+    if fmt == "sh":
+        return CODECS["tar.gz"].default_level
     if fmt in CODECS:
         return CODECS[fmt].default_level
     return 6 if fmt == "zip" else None
@@ -51,7 +54,8 @@ def default_level(fmt: str) -> int | None:
 
 def check_level(fmt: str, level: int) -> None:
     """Refuse a compression level the format cannot use."""
-    levels = CODECS[fmt].levels if fmt in CODECS else range(0, 10) if fmt == "zip" else None
+    codec = CODECS.get("tar.gz" if fmt == "sh" else fmt)
+    levels = codec.levels if codec else range(0, 10) if fmt == "zip" else None
     if levels is None:
         raise EnvBundleError(f"The {fmt} format is not compressed; drop --compress-level.")
     if level not in levels:
@@ -134,6 +138,9 @@ def _open_file(path: str) -> BinaryIO:
 
 def _reader_for(source: BinaryIO | str, stream: BinaryIO):
     head = stream.read(BLOCK)
+    payload = installer.skip_header(head, stream)
+    if payload is not None:
+        head = payload + stream.read(max(0, BLOCK - len(payload)))
     if head.startswith(ZIP_MAGIC):
         if not isinstance(source, str):
             raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")

@@ -200,9 +200,14 @@ def main(argv=None):
         "--verify", action="store_true", help="check every file against the manifest's sha256 first"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument(
+        "--prefix",
+        help="relocate for this path instead of where the environment is now "
+        "(for installers that move it into place afterwards)",
+    )
     args = parser.parse_args(argv)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    prefix = root
+    prefix = os.path.abspath(args.prefix) if args.prefix else root
     try:
         with open(os.path.join(root, MANIFEST)) as fh:
             manifest = json.load(fh)
