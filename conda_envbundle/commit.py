@@ -55,7 +55,13 @@ def remove_leftovers(target: str) -> None:
         old = os.path.join(path, _BACKUP_ENV)
         is_backup = BACKUP_MARK in os.path.basename(path)
         if is_backup and os.path.isdir(old) and not os.path.lexists(target):
-            os.rename(old, target)
+            try:
+                os.rename(old, target)
+            except OSError as exc:
+                raise TargetWriteError(
+                    f"A previous conda unbundle left the old environment of {target} in "
+                    f"{old} and it cannot be put back ({exc.strerror}). Move it back yourself."
+                ) from exc
         shutil.rmtree(path, ignore_errors=True)
 
 

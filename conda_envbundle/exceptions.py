@@ -1,4 +1,9 @@
-"""User-facing errors. Each says what is wrong and what to do, in one or two lines."""
+"""User-facing errors. Each says what is wrong and what to do, in one or two lines.
+
+The exit code tells scripts what kind of failure it was (docs/json.md lists them):
+1 the environment or a usage problem, 3 a damaged or hostile bundle, 4 the target cannot
+take this bundle, 5 the output or target already exists.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ class SourceEnvironmentError(EnvBundleError):
 class OutputExistsError(EnvBundleError):
     """The output already exists and --force was not given."""
 
+    return_code = 5
+
 
 class EditableInstallError(EnvBundleError):
     """The environment holds editable (development) installs that cannot travel."""
@@ -40,6 +47,8 @@ class FileChangedError(EnvBundleError):
 class BundleFormatError(EnvBundleError):
     """The file is not a bundle, or it is damaged, truncated or hostile."""
 
+    return_code = 3
+
 
 class ChecksumMismatchError(BundleFormatError):
     """A file in the bundle does not match the checksum in its manifest."""
@@ -48,9 +57,13 @@ class ChecksumMismatchError(BundleFormatError):
 class TargetExistsError(EnvBundleError):
     """The target path already exists and --force was not given."""
 
+    return_code = 5
+
 
 class IncompatibleTargetError(EnvBundleError):
     """The bundle cannot run on this machine or at this path."""
+
+    return_code = 4
 
 
 class RelocationError(EnvBundleError):

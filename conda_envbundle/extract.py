@@ -18,6 +18,7 @@ from .archive.tar import BLOCK, DIRECTORY, REGULAR, SYMLINK, TarReader
 from .exceptions import BundleFormatError, ChecksumMismatchError, TargetWriteError
 from .manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest, link_stays_inside
 from .manifest import SYMLINK as SYMLINK_KIND
+from .progress import SILENT, Progress
 
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -93,12 +94,19 @@ def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
     return manifest, members
 
 
-def extract_members(reader: Any, members: Iterator[Any], manifest: Manifest, root: str) -> None:
+def extract_members(
+    reader: Any,
+    members: Iterator[Any],
+    manifest: Manifest,
+    root: str,
+    extracting: Progress = SILENT,
+) -> None:
     """Create every manifest entry under ``root`` from the remaining members, in order."""
     for entry in _matched(reader, members, manifest):
         full = os.path.join(root, entry.path)
         try:
             _place(reader, entry, full, root)
+            extracting.advance(entry.size)
         except OSError as exc:
             raise TargetWriteError(
                 f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix "
@@ -136,15 +144,24 @@ def _matched(reader: Any, members: Iterator[Any], manifest: Manifest) -> Iterato
 
 
 def _drain(reader: Any) -> None:
-    """Read a tar stream to its end: only zeros may follow, and codecs check their trailers."""
+    """Read a tar stream to its end, past the first zero block where the reader stopped.
+
+    The second zero block of the end-of-archive marker must be there (a cut bundle
+    often ends in between), then only zeros may follow; reading to the end also lets
+    the codecs check their own trailers.
+    """
     budget = _budget(reader)
     if budget is None:
         return
+    seen = 0
     while chunk := budget.read(1 << 20):
+        seen += len(chunk)
         if chunk.count(0) != len(chunk):
             raise BundleFormatError(
                 "The bundle holds data after its end: it is damaged or was tampered with."
             )
+    if seen < BLOCK:
+        raise BundleFormatError("The bundle is truncated: its end-of-archive marker is cut short.")
 
 
 def _match(member: Any, entry: FileEntry) -> None:

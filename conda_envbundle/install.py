@@ -7,7 +7,7 @@ import os
 import struct
 from dataclasses import dataclass
 
-from . import _compat
+from . import _compat, progress
 from .checks import check_existing, check_target
 from .commit import commit, parents_of, remove_leftovers, staging_dir
 from .extract import extract_members, read_manifest
@@ -26,7 +26,9 @@ class InstallResult:
     relocated: int
 
 
-def install(reader, target: str, *, force: bool = False, threads: int = 0) -> InstallResult:
+def install(
+    reader, target: str, *, force: bool = False, threads: int = 0, show_progress: bool = False
+) -> InstallResult:
     """Turn the bundle that ``reader`` reads (see :mod:`.archive`) into an env at ``target``.
 
     Every pre-flight check runs before anything is written; the environment is built
@@ -40,17 +42,30 @@ def install(reader, target: str, *, force: bool = False, threads: int = 0) -> In
         remove_leftovers(target)
         check_existing(target, force)  # again: another run may have finished meanwhile
         with staging_dir(target) as staging:
-            relocated = _build(reader, members, manifest, staging, target, threads)
+            relocated = _build(reader, members, manifest, staging, target, threads, show_progress)
             commit(staging, target)
             _compat.forget_prefix_data(target)
             _compat.register_env(target)
     return InstallResult(target, manifest, relocated)
 
 
-def _build(reader, members, manifest: Manifest, staging: str, target: str, threads: int) -> int:
+def _build(
+    reader,
+    members,
+    manifest: Manifest,
+    staging: str,
+    target: str,
+    threads: int,
+    show_progress: bool,
+) -> int:
     """The complete environment for ``target`` in ``staging``; returns how many relocated."""
-    extract_members(reader, members, manifest, staging)
-    relocated = relocate_files(staging, manifest.files, target, manifest.subdir, threads)
+    with progress.step("Extracting", manifest.total_size, show_progress) as extracting:
+        extract_members(reader, members, manifest, staging, extracting)
+    rules = sum(1 for f in manifest.files if f.prefix)
+    with progress.step("Relocating", rules, show_progress) as relocating:
+        relocated = relocate_files(
+            staging, manifest.files, target, manifest.subdir, threads, relocating
+        )
     hashes = {f.path: relocated.get(f.path, f.sha256) for f in manifest.files if f.kind == FILE}
     for path in update_records(staging, hashes, manifest.site_packages):
         hashes[path] = _scan_sha(os.path.join(staging, path))

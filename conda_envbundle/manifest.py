@@ -107,8 +107,7 @@ class Manifest:
             "files": [f.to_json() for f in self.files],
             "unrelocated": self.unrelocated,
         }
-        data[CHECKSUM_KEY] = _checksum(data)
-        return json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
+        return dump(data)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
@@ -145,6 +144,12 @@ class Manifest:
         return manifest
 
 
+def dump(data: dict[str, Any]) -> bytes:
+    """Manifest data as the JSON bytes a bundle carries, sealed with :data:`CHECKSUM_KEY`."""
+    sealed = {**data, CHECKSUM_KEY: _checksum(data)}
+    return json.dumps(sealed, indent=1, sort_keys=True).encode() + b"\n"
+
+
 def _checksum(data: dict[str, Any]) -> str:
     """sha256 of ``data`` as compact, key-sorted JSON, leaving out the checksum key."""
     body = {k: v for k, v in data.items() if k != CHECKSUM_KEY}
@@ -166,13 +171,15 @@ def _verify_checksum(data: dict[str, Any]) -> None:
         )
 
 
-def _field(item: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
+def _field(
+    item: dict[str, Any], key: str, kind: type, default: Any = None, owner: Any = None
+) -> Any:
     """``item[key]`` if it has exactly the type ``kind`` (bool is not an int here)."""
     value = item.get(key, default)
     if value is not None and type(value) is not kind:
         raise BundleFormatError(
-            f"The bundle's manifest is damaged: {key!r} of {item.get('path')!r} is not a "
-            f"{kind.__name__}."
+            f"The bundle's manifest is damaged: {key!r} of {owner or item.get('path')!r} "
+            f"should be of type {kind.__name__}, not {type(value).__name__}."
         )
     return value
 
@@ -180,17 +187,20 @@ def _field(item: dict[str, Any], key: str, kind: type, default: Any = None) -> A
 def _entry_from_json(item: dict[str, Any]) -> FileEntry:
     if not isinstance(item, dict):
         raise BundleFormatError("The bundle's manifest is damaged: a file entry is not an object.")
+    path = _field(item, "path", str, "")
     rule = _field(item, "prefix", dict)
+    if rule is not None:
+        rule = PrefixRule(
+            _field(rule, "placeholder", str, "", path), _field(rule, "mode", str, "", path)
+        )
     entry = FileEntry(
-        path=_field(item, "path", str, ""),
+        path=path,
         kind=_field(item, "kind", str, ""),
         mode=_field(item, "mode", int, 0o644),
         size=_field(item, "size", int, 0),
         sha256=_field(item, "sha256", str),
         target=_field(item, "target", str),
-        prefix=PrefixRule(_field(rule, "placeholder", str, ""), _field(rule, "mode", str, ""))
-        if rule is not None
-        else None,
+        prefix=rule,
     )
     _check_entry(entry)
     return entry
@@ -231,23 +241,28 @@ def is_safe_relpath(path: str) -> bool:
 
 
 def _check_paths(files: list[FileEntry]) -> None:
-    """Every path safe, listed once, outside our own metadata, and only under directories."""
+    """Every path safe and listed once, only under directories, never the manifest's own."""
     kinds: dict[str, str] = {}
     for entry in files:
         path = entry.path
         if not is_safe_relpath(path):
             raise BundleFormatError(f"The manifest lists an unsafe path: {path!r}.")
-        if path == MANIFEST_DIR or path.startswith(MANIFEST_DIR + "/"):
-            raise BundleFormatError(f"The manifest lists {path!r}, a path reserved for itself.")
+        if path == MANIFEST_PATH:
+            raise BundleFormatError(f"The manifest lists {path!r}, the path of itself.")
         if path in kinds:
             raise BundleFormatError(f"The manifest lists {path!r} twice.")
         kinds[path] = entry.kind
-    for path in kinds:
+    # unbundle writes the manifest it keeps there, so its directories must be directories
+    for path in (*kinds, MANIFEST_PATH):
         parent = posixpath.dirname(path)
         while parent:
-            if kinds.get(parent, DIR) != DIR:
+            kind = kinds.get(parent)
+            if kind == DIR:
+                break  # that directory's own entry checks the rest of the way up
+            if kind is not None:
                 raise BundleFormatError(
-                    f"The manifest lists {path!r} inside {parent!r}, which is a {kinds[parent]}."
+                    f"The bundle cannot hold {path!r}: its manifest lists {parent!r} as a "
+                    f"{kind}, not a directory."
                 )
             parent = posixpath.dirname(parent)
 

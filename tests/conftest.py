@@ -125,3 +125,16 @@ def source_bundle_small(channel: Path, conda_isolation: Isolation, tmp_path_fact
     prefix = tmp_path_factory.mktemp("small") / "env"
     create_env(prefix, channel, ["foo", "foo-data"], conda_isolation.env)
     return _bundle(prefix, tmp_path_factory.mktemp("bundles") / "small.tar.zst", conda_isolation)
+
+
+# --------------------------------------------------------------------------------------------
+# Safety tests (issue 4): the small bundle as data, for crafting hostile and damaged copies.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_bundle_data(source_bundle_small: Path):
+    """:func:`source_bundle_small` read into a :class:`~.support.crafted.Bundle` (copy it)."""
+    from .support.crafted import read_bundle
+
+    return read_bundle(source_bundle_small)

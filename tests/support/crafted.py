@@ -1,0 +1,162 @@
+"""Hand-made bundles for the safety tests: real archives, built member by member.
+
+A crafted bundle is written with the project's own tar header builder and zstandard, so
+it is byte-for-byte what a hostile or damaged file would be. Its manifest is sealed with
+the real serialiser (:func:`conda_envbundle.manifest.dump`) unless a test wants it broken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from conda_envbundle.archive import open_reader
+from conda_envbundle.archive.tar import (
+    DIRECTORY,
+    END_OF_ARCHIVE,
+    REGULAR,
+    SYMLINK,
+    member_header,
+    padding,
+)
+from conda_envbundle.manifest import CHECKSUM_KEY, MANIFEST_PATH, dump
+
+KIND_NAMES = {REGULAR: "file", DIRECTORY: "dir", SYMLINK: "symlink"}
+
+
+@dataclass
+class Raw:
+    """One archive member to write: header fields and data, any of them hostile."""
+
+    path: str
+    kind: bytes = REGULAR
+    data: bytes = b""
+    mode: int = 0o644
+    link: str = ""
+    size: int | None = None  # the header's size when it should lie about the data
+    before: bytes = b""  # raw blocks written before the header (pax or GNU headers)
+    extra: dict[str, Any] = field(default_factory=dict)  # manifest fields kept (prefix rule)
+
+    def header(self) -> bytes:
+        size = len(self.data) if self.size is None else self.size
+        return self.before + member_header(
+            self.path, self.kind, mode=self.mode, size=size, mtime=0, link=self.link
+        )
+
+    def entry(self) -> dict[str, Any]:
+        """The manifest entry that describes this member honestly."""
+        kind = KIND_NAMES.get(self.kind, "file")  # hardlinks, devices: described as files
+        entry: dict[str, Any] = {"path": self.path.rstrip("/"), "kind": kind}
+        entry.update(self.extra)
+        entry["mode"] = self.mode & 0o1777 if self.kind != SYMLINK else 0o644
+        if kind == "file":
+            entry["size"] = len(self.data)
+            entry["sha256"] = hashlib.sha256(self.data).hexdigest()
+        if self.kind == SYMLINK:
+            entry["target"] = self.link
+        return entry
+
+
+@dataclass
+class Bundle:
+    """A bundle as data: manifest (a dict, or raw bytes) and members in archive order."""
+
+    manifest: dict[str, Any]
+    members: list[Raw] = field(default_factory=list)
+    manifest_bytes: bytes | None = None  # used instead of sealing ``manifest``
+
+    def copy(self) -> Bundle:
+        return Bundle(
+            json.loads(json.dumps(self.manifest)),
+            [replace(m) for m in self.members],
+            self.manifest_bytes,
+        )
+
+    def honest(self) -> Bundle:
+        """This bundle with a manifest that lists exactly its members."""
+        self.manifest["files"] = [m.entry() for m in self.members]
+        return self
+
+    def sealed_manifest(self) -> bytes:
+        if self.manifest_bytes is not None:
+            return self.manifest_bytes
+        return dump({k: v for k, v in self.manifest.items() if k != CHECKSUM_KEY})
+
+    def tar(self, *, manifest_first: bool = True, tail: bytes = END_OF_ARCHIVE) -> bytes:
+        body = self.sealed_manifest()
+        head = Raw(MANIFEST_PATH, data=body)
+        members = [head, *self.members] if manifest_first else [*self.members, head]
+        out = io.BytesIO()
+        for member in members:
+            out.write(member.header())
+            out.write(member.data)
+            out.write(padding(len(member.data)))
+        out.write(tail)
+        return out.getvalue()
+
+    def write(self, path: Path, *, codec: str = "zst", **tar_options: Any) -> Path:
+        data = self.tar(**tar_options)
+        if codec == "zst":
+            data = zstandard.ZstdCompressor(write_checksum=True).compress(data)
+        path.write_bytes(data)
+        return path
+
+    def write_zip(self, path: Path, names: dict[str, str] | None = None) -> Path:
+        """A zip bundle; ``names`` renames members in the archive only (zip-slip)."""
+        names = names or {}
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(_zip_info(MANIFEST_PATH, 0o100644), self.sealed_manifest())
+            for m in self.members:
+                name = names.get(m.path, m.path)
+                if m.kind == DIRECTORY:
+                    zf.writestr(_zip_info(name + "/", 0o040000 | m.mode), b"")
+                elif m.kind == SYMLINK:
+                    zf.writestr(_zip_info(name, 0o120777), m.link.encode())
+                else:
+                    zf.writestr(_zip_info(name, 0o100000 | m.mode), m.data)
+        return path
+
+
+def _zip_info(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.create_system = 3
+    info.external_attr = mode << 16
+    return info
+
+
+def read_bundle(path: Path) -> Bundle:
+    """A real bundle (any format ``open_reader`` knows) as a :class:`Bundle`."""
+    with open_reader(str(path), MANIFEST_PATH) as reader:
+        members = iter(reader)
+        next(members)
+        manifest = json.loads(b"".join(reader.read_data()))
+        rules = {f["path"]: {"prefix": f["prefix"]} for f in manifest["files"] if "prefix" in f}
+        raws = []
+        for m in members:
+            data = b"".join(reader.read_data()) if m.kind == REGULAR else b""
+            raws.append(Raw(m.path, m.kind, data, m.mode, m.link, extra=rules.get(m.path, {})))
+    return Bundle(manifest, raws)
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with what it is: a file's sha256, a link's target, dirs."""
+    found = {}
+    for parent, dirs, files in os.walk(root):
+        for name in dirs + files:
+            full = Path(parent, name)
+            rel = str(full.relative_to(root))
+            if full.is_symlink():
+                found[rel] = "-> " + os.readlink(full)
+            elif full.is_dir():
+                found[rel] = "dir"
+            else:
+                found[rel] = hashlib.sha256(full.read_bytes()).hexdigest()
+    return found
