@@ -26,6 +26,7 @@ __all__ = [
     "load_records",
     "native_subdir",
     "print_json",
+    "progress_bar",
     "register_env",
     "site_packages_short_path",
     "virtual_package_versions",
@@ -112,3 +113,14 @@ def register_env(prefix: str) -> None:
     from conda.core.envs_manager import register_env as register
 
     register(prefix)
+
+
+def progress_bar(description: str):
+    """One of conda's progress bars: ``update_to(fraction)``, ``finish()``, ``close()``."""
+    try:  # conda >= 24.11
+        from conda.reporters import get_progress_bar
+    except ImportError:
+        from conda.common.io import ProgressBar
+
+        return ProgressBar(description, enabled=True, json=False)
+    return get_progress_bar(description)

@@ -17,6 +17,7 @@ from .archive import (
     installer,
     open_reader,
 )
+from .checks import check_target
 from .exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
 from .extract import read_manifest, verify_members
 from .install import install
@@ -28,30 +29,36 @@ __version__ = "0.1.0"
 
 @dataclass
 class BundleResult:
-    """What ``bundle()`` wrote."""
+    """What ``bundle()`` wrote (or, with ``dry_run``, would write: then size is 0)."""
 
     output: str
     format: str
     size: int
-    sha256: str
+    sha256: str | None
     source: str
     packages: int
     files: int
     content_size: int
+    prefix_limit: int | None = None
     uncached: list[str] = field(default_factory=list)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
+    editables: list[str] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
     elapsed: float = 0.0
 
 
 @dataclass
 class UnbundleResult:
-    """What ``unbundle()`` made."""
+    """What ``unbundle()`` made (or, with ``dry_run``, would make)."""
 
     prefix: str
     packages: int
     files: int
+    content_size: int
     relocated: int
+    dry_run: bool = False
     elapsed: float = 0.0
 
 
@@ -74,11 +81,15 @@ def bundle(
     ignore_missing: bool = False,
     dest_prefix: str | None = None,
     sh_codec: str = "gzip",
+    dry_run: bool = False,
+    show_progress: bool = False,
 ) -> BundleResult:
     """Pack the conda environment at ``prefix`` into one relocatable bundle.
 
     With ``dest_prefix`` every prefix is rewritten now, so the extracted tree works at
-    that path with no unpack step (and stays relocatable from there).
+    that path with no unpack step (and stays relocatable from there). With ``dry_run``
+    everything is read and decided, editable installs and missing files are reported
+    instead of refused, and nothing is written. ``show_progress`` draws conda's bars.
 
     ``output`` is a file (``-`` for standard output, or a directory for ``fmt="dir"``);
     ``fmt`` defaults to what its name says, else tar.zst. ``level`` is the codec's
@@ -103,7 +114,12 @@ def bundle(
     if dest_prefix is not None and not os.path.isabs(dest_prefix):
         raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
     options = inventory.Options(
-        filters or [], ignore_editable, ignore_missing, threads, dest_prefix
+        filters or [],
+        ignore_editable or dry_run,
+        ignore_missing or dry_run,
+        threads,
+        dest_prefix,
+        show_progress,
     )
     inv = inventory.take_inventory(prefix, options)
     manifest = Manifest(
@@ -117,19 +133,26 @@ def bundle(
         files=inv.files,
         unrelocated=inv.unrelocated,
     )
-    written = write_bundle(inv, manifest, output, write_options)
+    written = None
+    if not dry_run:
+        write_options.show_progress = show_progress and output != "-"
+        written = write_bundle(inv, manifest, output, write_options)
     return BundleResult(
         output=output,
         format=fmt,
-        size=written.size,
-        sha256=written.sha256,
+        size=written.size if written else 0,
+        sha256=written.sha256 if written else None,
         source=prefix,
         packages=len(inv.packages),
         files=len(manifest.files),
         content_size=manifest.total_size,
+        prefix_limit=manifest.prefix_limit,
         uncached=inv.uncached,
         unrelocated=inv.unrelocated,
+        editables=inv.editables,
+        missing=inv.missing,
         warnings=_warnings(inv, manifest),
+        dry_run=dry_run,
         elapsed=time.monotonic() - started,
     )
 
@@ -181,21 +204,38 @@ def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
 
 
 def unbundle(
-    bundle_path: str, prefix: str, *, force: bool = False, threads: int = 0
+    bundle_path: str,
+    prefix: str,
+    *,
+    force: bool = False,
+    threads: int = 0,
+    dry_run: bool = False,
+    show_progress: bool = False,
 ) -> UnbundleResult:
     """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input).
 
-    Every check runs before anything is written; on error the target is as it was.
+    Every check runs before anything is written; on error the target is as it was. With
+    ``dry_run`` only the manifest is read and the checks run: nothing is written.
     """
     started = time.monotonic()
+    prefix = os.path.abspath(prefix)
     with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
-        result = install(reader, prefix, force=force, threads=threads)
-    manifest = result.manifest
+        if dry_run:
+            manifest, _ = read_manifest(reader)
+            check_target(manifest, prefix, force)
+            relocated = sum(1 for f in manifest.files if f.prefix)
+        else:
+            result = install(
+                reader, prefix, force=force, threads=threads, show_progress=show_progress
+            )
+            manifest, relocated = result.manifest, result.relocated
     return UnbundleResult(
-        prefix=result.prefix,
+        prefix=prefix,
         packages=len(manifest.packages),
         files=len(manifest.files),
-        relocated=result.relocated,
+        content_size=manifest.total_size,
+        relocated=relocated,
+        dry_run=dry_run,
         elapsed=time.monotonic() - started,
     )
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import TYPE_CHECKING
 
 from conda.cli.helpers import add_parser_json, add_parser_prefix
 
-from .archive import FORMATS
+from .archive import FORMATS, format_from_name
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -49,7 +48,8 @@ def configure_bundle(p: ArgumentParser) -> None:
         "--format",
         dest="bundle_format",
         choices=FORMATS,
-        help="Container format (default: from the output name, else tar.zst). "
+        help="Container format (default: from the output name, else the bundle_format "
+        "setting, else tar.zst). "
         "dir writes a plain directory tree, for rsync-style transfers; sh writes a "
         "self-extracting installer (sh FILE -p PREFIX) for machines without conda.",
     )
@@ -74,7 +74,6 @@ def configure_bundle(p: ArgumentParser) -> None:
         "--threads",
         dest="bundle_threads",
         type=int,
-        default=0,
         metavar="N",
         help="Compression threads for zstd and gzip (default 0: all cores).",
     )
@@ -106,7 +105,7 @@ def configure_bundle(p: ArgumentParser) -> None:
         action="store_true",
         help="Bundle even if files recorded by conda are missing.",
     )
-    add_parser_json(p)
+    _add_dry_run(p, "Read and check everything, report what would be bundled, write nothing.")
 
 
 def configure_unbundle(p: ArgumentParser) -> None:
@@ -134,7 +133,25 @@ def configure_unbundle(p: ArgumentParser) -> None:
         help="Check the whole bundle (every member and checksum) without installing it; "
         "-n/-p are not needed.",
     )
-    add_parser_json(p)
+    group.add_argument(
+        "--info",
+        dest="bundle_info",
+        action="store_true",
+        help="Show what the bundle holds (platform, requirements, packages) without "
+        "extracting it; -n/-p are not needed.",
+    )
+    group.add_argument(
+        "--list",
+        dest="bundle_list",
+        action="store_true",
+        help="List every file in the bundle without extracting it.",
+    )
+    _add_dry_run(p, "Run every check against the target and report what would be done.")
+
+
+def _add_dry_run(p: ArgumentParser, text: str) -> None:
+    group = add_parser_json(p)
+    group.add_argument("-d", "--dry-run", dest="dry_run", action="store_true", help=text)
 
 
 def source_prefix(args: Namespace) -> str:
@@ -176,84 +193,54 @@ def bundle_action(args: Namespace) -> int:
     """Run ``conda bundle``."""
     from conda.base.context import context
 
-    from . import _compat, api
+    from . import api, progress, report, settings
     from .exceptions import EnvBundleError
 
     to_stdout = args.bundle_output == "-"
     if to_stdout and context.json:
         raise EnvBundleError("--json and -o - both want standard output; choose one.")
+    named_format = args.bundle_output and not to_stdout and format_from_name(args.bundle_output)
+    level = settings.value("bundle_compress_level", args.bundle_level)
     result = api.bundle(
         source_prefix(args),
         args.bundle_output,
-        fmt=args.bundle_format,
-        level=args.bundle_level,
-        threads=args.bundle_threads,
+        fmt=args.bundle_format or named_format or settings.value("bundle_format", None),
+        level=None if level == settings.UNSET_LEVEL else level,
+        threads=settings.value("bundle_threads", args.bundle_threads),
         force=args.bundle_force,
         filters=args.bundle_filters,
         ignore_editable=args.bundle_ignore_editable,
         ignore_missing=args.bundle_ignore_missing,
         dest_prefix=args.bundle_dest_prefix,
         sh_codec=args.bundle_sh_payload,
+        dry_run=context.dry_run,
+        show_progress=progress.wanted(to_stdout=to_stdout),
     )
-    if context.json:
-        _compat.print_json({"success": True, **vars(result)})
-        return 0
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    report = sys.stderr if to_stdout else sys.stdout
-    print(
-        f"Bundled {result.packages} packages, {result.files} entries "
-        f"({_size(result.content_size)}) from {result.source}",
-        file=report,
-    )
-    digest = f", sha256 {result.sha256}" if result.sha256 else ""
-    where = "standard output" if to_stdout else result.output
-    print(f"  into {where} ({result.format}, {_size(result.size)}{digest})", file=report)
+    report.bundled(result, json=context.json)
     return 0
 
 
 def unbundle_action(args: Namespace) -> int:
-    """Run ``conda unbundle``."""
+    """Run ``conda unbundle`` (or its --verify, --info and --list)."""
     from conda.base.context import context
 
-    from . import _compat, api
+    from . import api, progress, report
 
     if args.bundle_verify:
-        return _verify_action(args)
-    result = api.unbundle(args.bundle_path, target_prefix(args), force=args.bundle_force)
-    if context.json:
-        _compat.print_json({"success": True, **vars(result)})
-        return 0
-    print(
-        f"Unbundled {result.packages} packages into {result.prefix} "
-        f"({result.relocated} files relocated)"
-    )
-    print(f"To activate it: conda activate {result.prefix}")
+        report.verified(args.bundle_path, api.verify(args.bundle_path), json=context.json)
+    elif args.bundle_info or args.bundle_list:
+        manifest = api.inspect(args.bundle_path)
+        if args.bundle_info:
+            report.info(args.bundle_path, manifest, json=context.json)
+        else:
+            report.listing(manifest, json=context.json)
+    else:
+        result = api.unbundle(
+            args.bundle_path,
+            target_prefix(args),
+            force=args.bundle_force,
+            dry_run=context.dry_run,
+            show_progress=progress.wanted(),
+        )
+        report.unbundled(result, json=context.json)
     return 0
-
-
-def _verify_action(args: Namespace) -> int:
-    """Run ``conda unbundle --verify``: read everything, write nothing."""
-    from conda.base.context import context
-
-    from . import _compat, api
-
-    manifest = api.verify(args.bundle_path)
-    facts = {"packages": len(manifest.packages), "files": len(manifest.files)}
-    if context.json:
-        _compat.print_json({"success": True, "verified": True, **facts})
-        return 0
-    print(
-        f"{args.bundle_path} is intact: {facts['packages']} packages, {facts['files']} "
-        f"entries ({_size(manifest.total_size)}), every checksum verified."
-    )
-    return 0
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{count} B"
-        value /= 1000
-    return f"{count} B"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _compat, scan, standalone
+from . import _compat, progress, scan, standalone
 from .exceptions import EditableInstallError, MissingFilesError, UnsafeLinkError
 from .items import Item
 from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
@@ -41,6 +41,8 @@ class Inventory:
     site_packages: str | None = None
     uncached: list[str] = field(default_factory=list)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
+    editables: list[str] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)
     mtime: int = 315532800
 
     @property
@@ -57,16 +59,19 @@ class Options:
     ignore_missing: bool = False
     threads: int = 0
     dest_prefix: str | None = None
+    show_progress: bool = False
 
 
 def take_inventory(prefix: str, options: Options) -> Inventory:
     """Read ``prefix`` (not modifying it) and decide what to ship and how to relocate it."""
     records = sorted(_compat.load_records(prefix), key=lambda rec: rec.name)
     pkgs = package_files(prefix, records)
-    if not options.ignore_editable:
-        _refuse_editables(prefix)
-    if not options.ignore_missing:
-        _refuse_missing(prefix, pkgs)
+    editables = sorted(_editable_installs(prefix))
+    missing = _missing_files(prefix, pkgs)
+    if editables and not options.ignore_editable:
+        _refuse_editables(editables)
+    if missing and not options.ignore_missing:
+        _refuse_missing(missing)
     owned = {path for pkg in pkgs for path in pkg.record_paths}
     has_conda = any(rec.name == "conda" for rec in records)
     generated = [p for p in standalone.generated_paths(has_conda) if p not in owned]
@@ -76,7 +81,8 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         if p[0] not in generated and (_wanted(p[0], options.filters) or p[1] == DIR)
     )
     site_packages = _compat.site_packages_short_path(records)
-    items, unrelocated = _classify(prefix, paths, pkgs, options.threads, site_packages)
+    with progress.step("Reading", len(paths), options.show_progress) as reading:
+        items, unrelocated = _classify(prefix, paths, pkgs, options.threads, site_packages, reading)
     items = _with_generated(items, prefix, has_conda, generated)
     if options.dest_prefix:
         _retarget(items, options.dest_prefix, _compat.native_subdir(), options.threads)
@@ -88,6 +94,8 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         site_packages=site_packages,
         uncached=[pkg.record.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
         unrelocated=unrelocated,
+        editables=editables,
+        missing=missing,
         mtime=_fixed_mtime(records),
     )
 
@@ -160,14 +168,21 @@ def _classify(
     pkgs: list[PackageFiles],
     threads: int,
     site_packages: str | None,
+    reading: progress.Progress = progress.SILENT,
 ) -> tuple[list[Item], list[dict[str, str]]]:
     """Decide every entry; records last, so they can describe the bytes actually shipped."""
     classifier = _Classifier(prefix, pkgs)
     records = [p for p in paths if p[1] == FILE and is_record_path(p[0])]
     record_set = set(records)
     others = [p for p in paths if p not in record_set]
+
+    def counted(path_kind: tuple[str, str]) -> Item:
+        item = classifier.item(path_kind)
+        reading.advance(1)
+        return item
+
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        items = dict(zip(others, pool.map(classifier.item, others), strict=True))
+        items = dict(zip(others, pool.map(counted, others), strict=True))
     hashes = {i.entry.path: i.entry.sha256 for i in items.values() if i.entry.kind == FILE}
     for path in records:
         items[path] = classifier.record(path[0], hashes, site_packages)
@@ -279,13 +294,11 @@ def _link_target(prefix: str, relpath: str, target: str) -> str | None:
     return target
 
 
-def _refuse_editables(prefix: str) -> None:
-    found = sorted(_editable_installs(prefix))
-    if found:
-        raise EditableInstallError(
-            f"Editable install(s) cannot be bundled: {', '.join(found)}. Install them "
-            "normally (pip install <path>), or pass --ignore-editable to leave them behind."
-        )
+def _refuse_editables(found: list[str]) -> None:
+    raise EditableInstallError(
+        f"Editable install(s) cannot be bundled: {', '.join(found)}. Install them "
+        "normally (pip install <path>), or pass --ignore-editable to leave them behind."
+    )
 
 
 def _editable_installs(prefix: str) -> Iterable[str]:
@@ -318,23 +331,26 @@ def _site_packages_dirs(prefix: str) -> Iterable[str]:
         yield windows_site
 
 
-def _refuse_missing(prefix: str, pkgs: list[PackageFiles]) -> None:
+def _missing_files(prefix: str, pkgs: list[PackageFiles]) -> dict[str, list[str]]:
+    """Files that conda records as installed but that are not there, by package."""
     missing = {
         pkg.record.name: [
             p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))
         ]
         for pkg in pkgs
     }
-    missing = {name: paths for name, paths in missing.items() if paths}
-    if missing:
-        detail = "; ".join(
-            f"{name}: {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
-            for name, paths in sorted(missing.items())
-        )
-        raise MissingFilesError(
-            f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
-            "those packages, or pass --ignore-missing to bundle without them."
-        )
+    return {name: paths for name, paths in sorted(missing.items()) if paths}
+
+
+def _refuse_missing(missing: dict[str, list[str]]) -> None:
+    detail = "; ".join(
+        f"{name}: {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
+        for name, paths in sorted(missing.items())
+    )
+    raise MissingFilesError(
+        f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
+        "those packages, or pass --ignore-missing to bundle without them."
+    )
 
 
 def _package_summary(pkg: PackageFiles) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from . import progress
 from .archive import installer, open_writer
 from .archive.tar import SizeChangedError
 from .exceptions import EnvBundleError, FileChangedError
@@ -69,6 +70,7 @@ class WriteOptions:
     threads: int
     sh_codec: str = "gzip"
     dest_prefix: str | None = None
+    show_progress: bool = False
 
 
 def write_bundle(
@@ -160,9 +162,12 @@ def _replace(temp: str, output: str) -> None:
 
 
 def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions) -> None:
-    with open_writer(
-        out, options.fmt, mtime=inventory.mtime, level=options.level, threads=options.threads
-    ) as writer:
+    with (
+        progress.step("Writing", manifest.total_size, options.show_progress) as writing,
+        open_writer(
+            out, options.fmt, mtime=inventory.mtime, level=options.level, threads=options.threads
+        ) as writer,
+    ):
         body = manifest.to_bytes()
         writer.add_file(MANIFEST_PATH, 0o644, len(body), [body])
         for item in inventory.items:
@@ -173,6 +178,7 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
                 writer.add_symlink(entry.path, entry.target)
             else:
                 _add_file(writer, item, manifest.subdir)
+                writing.advance(entry.size)
 
 
 def _rewritten(item: Item, data: bytes, subdir: str) -> bytes:

@@ -7,7 +7,7 @@ subcommands would silently vanish.
 from conda.plugins import hookimpl
 from conda.plugins.types import CondaSubcommand
 
-from . import cli
+from . import cli, settings
 
 
 @hookimpl
@@ -25,3 +25,9 @@ def conda_subcommands():
         action=cli.unbundle_action,
         configure_parser=cli.configure_unbundle,
     )
+
+
+@hookimpl
+def conda_settings():
+    """Defaults for format, compression level and threads, settable in .condarc."""
+    yield from settings.conda_settings()

@@ -19,10 +19,16 @@ from conda.models.enums import FileMode
 from . import scan
 from .exceptions import RelocationError
 from .manifest import BINARY, FileEntry, PrefixRule
+from .progress import SILENT, Progress
 
 
 def relocate_files(
-    root: str, entries: list[FileEntry], new_prefix: str, subdir: str, threads: int = 0
+    root: str,
+    entries: list[FileEntry],
+    new_prefix: str,
+    subdir: str,
+    threads: int = 0,
+    relocating: Progress = SILENT,
 ) -> dict[str, str]:
     """Rewrite every entry's prefix rule under ``root``; returns new sha256 by path."""
 
@@ -32,6 +38,7 @@ def relocate_files(
             relocate_binary(full, entry.prefix.placeholder, new_prefix, subdir)
         else:
             relocate_text(full, entry.prefix.placeholder, new_prefix, subdir)
+        relocating.advance(1)
         return entry.path, scan.scan_file(full, None).sha256
 
     workers = threads or min(8, (os.cpu_count() or 1) + 2)

@@ -1,0 +1,138 @@
+"""What the two commands print: a few lines for a person, or JSON for a script.
+
+The JSON objects are documented in docs/json.md; their keys are the fields of the API's
+result dataclasses, so the CLI and the Python API tell the same story.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from . import _compat
+from .manifest import FILE, Manifest
+
+
+def size(count: int) -> str:
+    """``count`` bytes as a short human size (1000-based, as conda prints sizes)."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{count} B"
+
+
+def _json(data: dict) -> None:
+    _compat.print_json({"success": True, **data})
+
+
+def bundled(result, *, json: bool) -> None:
+    """The outcome (or the plan, with --dry-run) of ``conda bundle``."""
+    if json:
+        _json(dataclasses.asdict(result))
+        return
+    out = sys.stderr if result.output == "-" else sys.stdout
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    verb = "Would bundle" if result.dry_run else "Bundled"
+    print(
+        f"{verb} {result.packages} packages, {result.files} entries "
+        f"({size(result.content_size)}) from {result.source}",
+        file=out,
+    )
+    where = "standard output" if result.output == "-" else result.output
+    if result.dry_run:
+        limit = "any path" if result.prefix_limit is None else f"{result.prefix_limit} bytes"
+        print(f"  into {where} ({result.format}); target paths up to {limit}", file=out)
+        for name in result.editables:
+            print(f"  editable install (would stop the bundle): {name}", file=out)
+        for name, paths in result.missing.items():
+            print(f"  missing files of {name} (would stop the bundle): {len(paths)}", file=out)
+        return
+    digest = f", sha256 {result.sha256}" if result.sha256 else ""
+    print(f"  into {where} ({result.format}, {size(result.size)}{digest})", file=out)
+
+
+def unbundled(result, *, json: bool) -> None:
+    """The outcome (or the plan, with --dry-run) of ``conda unbundle``."""
+    if json:
+        _json(dataclasses.asdict(result))
+        return
+    if result.dry_run:
+        print(
+            f"Would unbundle {result.packages} packages, {result.files} entries "
+            f"({size(result.content_size)}) into {result.prefix}, relocating "
+            f"{result.relocated} files. Every check passed."
+        )
+        return
+    print(
+        f"Unbundled {result.packages} packages into {result.prefix} "
+        f"({result.relocated} files relocated)"
+    )
+    print(f"To activate it: conda activate {result.prefix}")
+
+
+def verified(path: str, manifest: Manifest, *, json: bool) -> None:
+    """The outcome of ``conda unbundle --verify``."""
+    facts = {"packages": len(manifest.packages), "files": len(manifest.files)}
+    if json:
+        _json({"verified": True, "bundle": path, **facts, "content_size": manifest.total_size})
+        return
+    print(
+        f"{path} is intact: {facts['packages']} packages, {facts['files']} entries "
+        f"({size(manifest.total_size)}), every checksum verified."
+    )
+
+
+def info(path: str, manifest: Manifest, *, json: bool) -> None:
+    """``conda unbundle --info``: the manifest's summary."""
+    bundle_size = os.path.getsize(path) if os.path.isfile(path) else None
+    data = {
+        "bundle": path,
+        "bundle_size": bundle_size,
+        "source": manifest.source_name,
+        "subdir": manifest.subdir,
+        "requirements": manifest.requirements,
+        "created_by": {"tool": manifest.tool_version, "conda": manifest.conda_version},
+        "files": len(manifest.files),
+        "content_size": manifest.total_size,
+        "prefix_limit": manifest.prefix_limit,
+        "packages": manifest.packages,
+    }
+    if json:
+        _json(data)
+        return
+    needs = ", ".join(f"{k} >= {v}" for k, v in sorted(manifest.requirements.items()))
+    limit = manifest.prefix_limit
+    print(f"Bundle:        {path}" + (f" ({size(bundle_size)})" if bundle_size else ""))
+    print(f"Environment:   {manifest.source_name} ({manifest.subdir})")
+    print(f"Made by:       conda-envbundle {manifest.tool_version}, conda {manifest.conda_version}")
+    print(f"Requires:      {needs or 'nothing beyond the platform'}")
+    print(
+        f"Contents:      {len(manifest.packages)} packages, {len(manifest.files)} entries, "
+        f"{size(manifest.total_size)}"
+    )
+    print(f"Target paths:  {'any length' if limit is None else f'up to {limit} bytes'}")
+    rows = [(p["name"], p["version"], p["build"], p["channel"]) for p in manifest.packages]
+    widths = [
+        max([len(h), *(len(str(r[i])) for r in rows)])
+        for i, h in enumerate(("Name", "Version", "Build", "Channel"))
+    ]
+    for row in [("Name", "Version", "Build", "Channel"), *rows]:
+        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def listing(manifest: Manifest, *, json: bool) -> None:
+    """``conda unbundle --list``: every entry of the bundle."""
+    entries = [entry.to_json() for entry in manifest.files]
+    if json:
+        _json({"files": entries})
+        return
+    for entry in manifest.files:
+        detail = size(entry.size) if entry.kind == FILE else entry.kind
+        if entry.target:
+            detail = f"-> {entry.target}"
+        rule = f"  [prefix: {entry.prefix.mode}]" if entry.prefix else ""
+        print(f"{entry.path}  {detail}{rule}")
