@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test demo lint bench clean
+.PHONY: dev test demo lint bench docs clean
 
 dev: $(VENV)/.installed
 
@@ -27,5 +27,9 @@ lint: dev
 bench: dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+docs: dev
+	$(BIN)/python -m pip install -q -r docs/requirements.txt
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build
