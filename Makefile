@@ -21,8 +21,8 @@ demo: dev
 	$(BIN)/python tools/demo.py
 
 lint: dev
-	$(BIN)/ruff check conda_envbundle tests tools
-	$(BIN)/ruff format --check conda_envbundle tests tools
+	$(BIN)/ruff check conda_envbundle tests tools docs bench
+	$(BIN)/ruff format --check conda_envbundle tests tools docs bench
 
 bench: dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 
 from . import _compat, inventory
 from .archive import (
@@ -24,7 +25,10 @@ from .install import install
 from .manifest import MANIFEST_PATH, Manifest
 from .pack import WriteOptions, write_bundle
 
-__version__ = "0.1.0"
+try:
+    __version__ = metadata.version("conda-envbundle")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 
 @dataclass
@@ -167,8 +171,16 @@ def _output_path(prefix: str, output: str | None, fmt: str, force: bool) -> str:
     output = os.path.abspath(output or default_output(prefix, fmt))
     if os.path.lexists(output) and not force:
         raise OutputExistsError(f"{output} already exists. Pass --force to overwrite it.")
-    if os.path.isdir(output) and not os.path.islink(output) and fmt != "dir":
+    is_dir = os.path.isdir(output) and not os.path.islink(output)
+    if is_dir and fmt != "dir":
         raise OutputExistsError(f"{output} is a directory; give a file name with -o.")
+    if is_dir and not os.path.isfile(os.path.join(output, MANIFEST_PATH)):
+        raise OutputExistsError(
+            f"{output} is a directory but not a dir bundle; --force only replaces bundles. "
+            "Choose another output path."
+        )
+    if os.path.lexists(output) and fmt == "dir" and not is_dir:
+        raise OutputExistsError(f"{output} exists and is not a directory; choose another path.")
     if not os.path.isdir(os.path.dirname(output)):
         raise EnvBundleError(f"The directory of {output} does not exist. Create it first.")
     return output

@@ -75,7 +75,8 @@ def configure_bundle(p: ArgumentParser) -> None:
         dest="bundle_threads",
         type=int,
         metavar="N",
-        help="Compression threads for zstd and gzip (default 0: all cores).",
+        help="Threads for compressing (zstd, gzip) and for reading and hashing files "
+        "(default 0: all cores).",
     )
     for flag, verb in (("--exclude", "Leave out"), ("--include", "Put back")):
         group.add_argument(

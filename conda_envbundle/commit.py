@@ -97,6 +97,8 @@ def staging_dir(target: str) -> Iterator[str]:
         raise TargetWriteError(
             f"Cannot create a directory in {os.path.dirname(target)}: {exc.strerror}."
         ) from exc
+    # mkdtemp makes it 0700; as the environment's root it must have the umask's permissions.
+    os.chmod(staging, 0o777 & ~_umask())
     try:
         yield staging
     finally:
@@ -151,3 +153,9 @@ def exchange(a: str, b: str) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), a, None, b)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

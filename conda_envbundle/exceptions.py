@@ -2,7 +2,8 @@
 
 The exit code tells scripts what kind of failure it was (docs/json.md lists them):
 1 the environment or a usage problem, 3 a damaged or hostile bundle, 4 the target cannot
-take this bundle, 5 the output or target already exists.
+take this bundle, 5 the output or target already exists, 6 another unbundle is writing
+the same target.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class RelocationError(EnvBundleError):
 
 class TargetBusyError(EnvBundleError):
     """Another ``conda unbundle`` is writing the same target right now."""
+
+    return_code = 6
 
 
 class TargetWriteError(EnvBundleError):

@@ -106,12 +106,12 @@ def extract_members(
         full = os.path.join(root, entry.path)
         try:
             _place(reader, entry, full, root)
-            extracting.advance(entry.size)
         except OSError as exc:
             raise TargetWriteError(
                 f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix "
                 f"the permissions of {os.path.dirname(root)}, then try again."
             ) from exc
+        extracting.advance(entry.size)
 
 
 def verify_members(reader: Any, members: Iterator[Any], manifest: Manifest) -> None:

@@ -140,3 +140,32 @@ def test_subcommands_are_listed(conda_process):
     proc = conda_process("--help")
     assert "bundle" in proc.stdout and "unbundle" in proc.stdout
     assert "Error while loading" not in proc.stderr
+
+
+def test_force_never_replaces_a_directory_that_is_not_a_bundle(
+    source_bundle_small, conda_env, conda_cli, make_env, tmp_path
+):
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    _, _, exc = conda_cli(
+        "bundle", "-p", env, "--format", "dir", "-o", precious, "--force", raises=OutputExistsError
+    )
+    assert "not a dir bundle" in str(exc.value)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    bundle = tmp_path / "bundle-dir"
+    conda_cli("bundle", "-p", env, "--format", "dir", "-o", bundle)
+    _, _, rc = conda_cli("bundle", "-p", env, "--format", "dir", "-o", bundle, "--force")
+    assert rc == 0 and (bundle / "conda-meta/envbundle/manifest.json").is_file()
+
+
+def test_unbundled_root_has_the_umask_permissions(
+    source_bundle_small, conda_env, conda_cli, tmp_path
+):
+    old = os.umask(0o022)
+    try:
+        conda_cli("unbundle", source_bundle_small, "-p", tmp_path / "env")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "env").stat().st_mode & 0o777 == 0o755

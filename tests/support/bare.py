@@ -7,11 +7,52 @@ import shutil
 import subprocess
 from pathlib import Path
 
-TOOLS = (
-    "sh bash dash zsh fish tar gzip zstd cat dirname basename mkdir mv rm ls head tail grep "
-    "sed awk env printf uname getconf cksum sha256sum od dd wc tr cut sort test expr id ln "
-    "readlink true false chmod cp find tee sleep"
-).split()
+TOOLS = [
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "fish",
+    "tar",
+    "gzip",
+    "zstd",
+    "cat",
+    "dirname",
+    "basename",
+    "mkdir",
+    "mv",
+    "rm",
+    "ls",
+    "head",
+    "tail",
+    "grep",
+    "sed",
+    "awk",
+    "env",
+    "printf",
+    "uname",
+    "getconf",
+    "cksum",
+    "sha256sum",
+    "od",
+    "dd",
+    "wc",
+    "tr",
+    "cut",
+    "sort",
+    "test",
+    "expr",
+    "id",
+    "ln",
+    "readlink",
+    "true",
+    "false",
+    "chmod",
+    "cp",
+    "find",
+    "tee",
+    "sleep",
+]
 
 
 def bare_path(directory: Path) -> str:
