@@ -128,7 +128,7 @@ def bundle(
     inv = inventory.take_inventory(prefix, options)
     manifest = Manifest(
         source_name=os.path.basename(prefix),
-        subdir=_compat.native_subdir(),
+        subdir=inv.subdir or _compat.native_subdir(),
         conda_version=_compat.CONDA_VERSION,
         tool_version=__version__,
         site_packages=inv.site_packages,
@@ -198,12 +198,17 @@ def _write_options(fmt: str, level: int | None, threads: int) -> WriteOptions:
 
 def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
     notes = []
-    if inv.uncached:
+    packages, files = inv.limited_by
+    if packages or files:
+        why = []
+        if packages:
+            why.append(f"binaries of {', '.join(packages)} (not in the package cache)")
+        if files:
+            shown = ", ".join(files[:3]) + (" ..." if len(files) > 3 else "")
+            why.append(f"binaries not installed by conda ({shown})")
         notes.append(
-            f"{len(inv.uncached)} package(s) are not in the package cache "
-            f"({', '.join(inv.uncached)}); their files were taken from the environment, so "
-            f"this bundle can only be unbundled at paths of at most {manifest.prefix_limit} "
-            "bytes."
+            f"Target paths can be at most {manifest.prefix_limit} bytes, the length of the "
+            f"path these hold in binary form: {'; '.join(why)}."
         )
     binaries = [u["path"] for u in inv.unrelocated if not u["path"].endswith((".pyc", ".pyo"))]
     if binaries:

@@ -98,7 +98,8 @@ def configure_bundle(p: ArgumentParser) -> None:
         "--ignore-editable",
         dest="bundle_ignore_editable",
         action="store_true",
-        help="Bundle without editable (development) installs instead of failing.",
+        help="Leave editable (development) installs out of the bundle instead of failing: "
+        "their metadata, .pth hooks and scripts stay behind, as their sources do.",
     )
     group.add_argument(
         "--ignore-missing",

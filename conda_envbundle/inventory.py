@@ -12,6 +12,7 @@ import os
 import posixpath
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,11 +40,29 @@ class Inventory:
     packages: list[dict[str, Any]]
     requirements: dict[str, str]
     site_packages: str | None = None
+    subdir: str | None = None
     uncached: list[str] = field(default_factory=list)
+    owned: dict[str, list[str]] = field(default_factory=dict)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
     editables: list[str] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)
     mtime: int = 315532800
+
+    @property
+    def limited_by(self) -> tuple[list[str], list[str]]:
+        """What keeps target paths to this environment's path length: binaries shipped as
+        installed (no pristine copy), as (packages, files not installed by conda)."""
+        owners = {path: pkg for pkg, paths in self.owned.items() for path in paths}
+        packages, files = set(), []
+        for item in self.items:
+            rule = item.rewrite_from or item.entry.prefix
+            if rule and rule.mode == BINARY and rule.placeholder == self.prefix:
+                owner = owners.get(item.entry.path)
+                if owner:
+                    packages.add(owner)
+                else:
+                    files.append(item.entry.path)
+        return sorted(packages), files
 
     @property
     def files(self) -> list[FileEntry]:
@@ -66,10 +85,12 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     """Read ``prefix`` (not modifying it) and decide what to ship and how to relocate it."""
     records = sorted(_compat.load_records(prefix), key=lambda rec: rec.name)
     pkgs = package_files(prefix, records)
-    editables = sorted(_editable_installs(prefix))
+    editable_paths = _editable_installs(prefix)
+    editables = sorted(editable_paths)
     missing = _missing_files(prefix, pkgs)
     if editables and not options.ignore_editable:
         _refuse_editables(editables)
+    left_out = {path for paths in editable_paths.values() for path in paths}
     if missing and not options.ignore_missing:
         _refuse_missing(missing)
     owned = {path for pkg in pkgs for path in pkg.record_paths}
@@ -78,7 +99,9 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     paths = sorted(
         p
         for p in _walk(prefix)
-        if p[0] not in generated and (_wanted(p[0], options.filters) or p[1] == DIR)
+        if p[0] not in generated
+        and not _under(p[0], left_out)
+        and (_wanted(p[0], options.filters) or p[1] == DIR)
     )
     site_packages = _compat.site_packages_short_path(records)
     with progress.step("Reading", len(paths), options.show_progress) as reading:
@@ -91,8 +114,10 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         items=items,
         packages=[_package_summary(pkg) for pkg in pkgs],
         requirements=_requirements(records),
+        subdir=_subdir(records),
         site_packages=site_packages,
         uncached=[pkg.record.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
+        owned={pkg.record.name: pkg.record_paths for pkg in pkgs},
         unrelocated=unrelocated,
         editables=editables,
         missing=missing,
@@ -132,6 +157,15 @@ def _retarget(items: list[Item], dest: str, subdir: str, threads: int) -> None:
 
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
         list(pool.map(one, [item for item in items if item.entry.prefix]))
+
+
+def _under(relpath: str, roots: set[str]) -> bool:
+    """True when ``relpath`` is one of ``roots`` or inside one of them."""
+    while relpath:
+        if relpath in roots:
+            return True
+        relpath = posixpath.dirname(relpath)
+    return False
 
 
 def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
@@ -301,14 +335,36 @@ def _refuse_editables(found: list[str]) -> None:
     )
 
 
-def _editable_installs(prefix: str) -> Iterable[str]:
+def _editable_installs(prefix: str) -> dict[str, list[str]]:
+    """Editable installs by name, with the paths (relative to ``prefix``) that make them up."""
+    found: dict[str, list[str]] = {}
     for site in _site_packages_dirs(prefix):
-        for name in os.listdir(site):
+        rel_site = os.path.relpath(site, prefix).replace(os.sep, "/")
+        for name in sorted(os.listdir(site)):
             full = os.path.join(site, name)
             if name.endswith(".egg-link"):
-                yield name[: -len(".egg-link")]
+                found[name[: -len(".egg-link")]] = [f"{rel_site}/{name}"]
             elif name.endswith(".dist-info") and _is_editable_dist(full):
-                yield name[: -len(".dist-info")].rsplit("-", 1)[0]
+                stem = name[: -len(".dist-info")]
+                found[stem.rsplit("-", 1)[0]] = _editable_paths(prefix, site, rel_site, stem)
+    return found
+
+
+def _editable_paths(prefix: str, site: str, rel_site: str, stem: str) -> list[str]:
+    """An editable dist-info, its ``__editable__`` hooks, and what its RECORD lists."""
+    hook_stems = (f"__editable__.{stem}", "__editable___" + re.sub(r"[-.]", "_", stem))
+    paths = [f"{rel_site}/{stem}.dist-info"]
+    paths += [f"{rel_site}/{n}" for n in os.listdir(site) if n.startswith(hook_stems)]
+    try:
+        with open(os.path.join(site, f"{stem}.dist-info", "RECORD"), encoding="utf-8") as fh:
+            listed = [line.split(",")[0] for line in fh if line.strip()]
+    except OSError:
+        listed = []
+    for entry in listed:
+        rel = os.path.relpath(os.path.normpath(os.path.join(site, entry)), prefix)
+        if not rel.startswith(".."):
+            paths.append(rel.replace(os.sep, "/"))
+    return sorted(set(paths))
 
 
 def _is_editable_dist(dist_info: str) -> bool:
@@ -382,6 +438,12 @@ def _requirements(records) -> dict[str, str]:
                 key = name.lstrip("_")
                 found[key] = max(found.get(key, ()), version)
     return {key: ".".join(map(str, version)) for key, version in found.items()}
+
+
+def _subdir(records) -> str | None:
+    """The environment's platform, from its packages (an emulated env is not the host's)."""
+    subdirs = Counter(rec.subdir for rec in records if rec.subdir and rec.subdir != "noarch")
+    return subdirs.most_common(1)[0][0] if subdirs else None
 
 
 def _fixed_mtime(records) -> int:

@@ -35,6 +35,10 @@ def test_editable_install_is_refused_by_name(kind, make_env, conda_process, tmp_
     proc = conda_process("bundle", "-p", env, "-o", out_dir / "e.tar.zst", "--ignore-editable")
     assert proc.returncode == 0, proc.stderr
     assert _leftovers(out_dir) == ["e.tar.zst"]
+    import conda_envbundle
+
+    shipped = [f.path for f in conda_envbundle.inspect(str(out_dir / "e.tar.zst")).files]
+    assert not [p for p in shipped if "edpkg" in p]
 
 
 def test_missing_managed_file_is_refused_by_name(make_env, conda_env, conda_cli, tmp_path):

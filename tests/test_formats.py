@@ -158,3 +158,30 @@ def test_make_env_at_two_paths_is_not_trivially_equal(make_env, conda_env, conda
     os.remove(other / "conda-meta/envbundle/manifest.json")
     again = _bundle(conda_cli, other, tmp_path / "y.tar.zst")
     assert again.read_bytes() != (tmp_path / "x.tar.zst").read_bytes()
+
+
+def test_dir_bundle_files_carry_the_one_mtime(
+    source_env, conda_env, conda_cli, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1500000000")
+    out = _bundle(conda_cli, source_env, tmp_path / "d", "--format", "dir")
+    stamps = {p.lstat().st_mtime for p in out.rglob("*")} | {out.stat().st_mtime}
+    assert stamps == {1500000000}
+
+
+def test_platform_comes_from_the_packages(make_env, conda_env, conda_cli, tmp_path):
+    import json
+
+    from conda_envbundle.exceptions import IncompatibleTargetError
+
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False)
+    record = next((env / "conda-meta").glob("foo-*.json"))
+    data = json.loads(record.read_text())
+    data["subdir"] = "linux-aarch64"
+    record.write_text(json.dumps(data))
+    bundle = _bundle(conda_cli, env, tmp_path / "arm.tar")
+    import conda_envbundle
+
+    assert conda_envbundle.inspect(str(bundle)).subdir == "linux-aarch64"
+    _, _, exc = conda_cli("unbundle", bundle, "-p", tmp_path / "t", raises=IncompatibleTargetError)
+    assert "for linux-aarch64, but this machine is linux-64" in str(exc.value)

@@ -168,3 +168,19 @@ def test_exclude_and_include_apply_in_order(source_env, conda_env, conda_cli, tm
     assert "share/foo/three-times.txt" in paths
     assert "share/foo/grüße.txt" not in paths
     assert "bin/foo" in paths
+
+
+def test_warning_names_what_limits_target_paths(source_env, conda_env, conda_cli, tmp_path):
+    _, err, rc = conda_cli("bundle", "-p", source_env, "-o", tmp_path / "w.tar")
+    assert rc == 0
+    limit = len(str(source_env).encode())
+    assert f"Target paths can be at most {limit} bytes" in err
+    assert "binaries not installed by conda (bin/unmanaged-tool)" in err
+    assert "None" not in err and "package cache" not in err
+
+
+def test_no_limit_warning_without_limiting_binaries(make_env, conda_env, conda_cli, tmp_path):
+    env = make_env(["python", "foo"], pip_tool=True, unmanaged_binary=False)
+    _, err, rc = conda_cli("bundle", "-p", env, "-o", tmp_path / "n.tar")
+    assert rc == 0
+    assert "Target paths can be at most" not in err

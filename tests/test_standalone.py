@@ -173,3 +173,17 @@ def test_dest_prefix_needs_no_unpack_step(dest, source_env, conda_process, bare,
     assert_env_runs(target, forbidden=[str(source_env), PLACEHOLDER_MARK, GENERATED_MARK])
     proc = run_bare(["sh", "-c", f". '{target}/bin/activate' && command -v foopy"], bare)
     assert proc.stdout.strip() == f"{target}/bin/foopy"
+
+
+def test_conda_unpack_keeps_shipped_pyc_valid(source_bundle, bare, tmp_path):
+    import struct
+
+    target = tmp_path / "env"
+    _untar(source_bundle, target, bare)
+    assert run_bare([target / "bin/conda-unpack", "-q"], bare).returncode == 0
+    pycs = list(target.glob("lib/python3.12/site-packages/foopy/__pycache__/*.pyc"))
+    assert pycs
+    for pyc in pycs:
+        flags, mtime, _ = struct.unpack("<III", pyc.read_bytes()[4:16])
+        source = pyc.parent.parent / (pyc.name.split(".")[0] + ".py")
+        assert flags == 0 and int(source.stat().st_mtime) == mtime

@@ -71,7 +71,7 @@ def open_writer(
 ) -> Iterator[Writer]:
     """A writer for ``fmt`` whose bytes go to the stream ``out`` (a directory for ``dir``)."""
     if fmt == "dir":
-        writer = DirWriter(out)
+        writer = DirWriter(out, mtime)
     elif fmt == "zip":
         writer = ZipWriter(out, mtime, level)
     elif fmt == "tar":

@@ -10,10 +10,14 @@ from .tar import DIRECTORY, REGULAR, SYMLINK, Member, SizeChangedError
 
 
 class DirWriter:
-    """Write members as files under ``root``."""
+    """Write members as files under ``root``, all with the bundle's one mtime.
 
-    def __init__(self, root: str) -> None:
+    Equal mtimes and sizes let ``rsync`` skip unchanged files when a site updates.
+    """
+
+    def __init__(self, root: str, mtime: int) -> None:
         self.root = root
+        self.mtime = mtime
 
     def _path(self, path: str) -> str:
         full = os.path.join(self.root, path)
@@ -25,7 +29,9 @@ class DirWriter:
         os.chmod(os.path.join(self.root, path), mode | 0o700)
 
     def add_symlink(self, path: str, target: str) -> None:
-        os.symlink(target, self._path(path))
+        full = self._path(path)
+        os.symlink(target, full)
+        os.utime(full, (self.mtime, self.mtime), follow_symlinks=False)
 
     def add_file(self, path: str, mode: int, size: int, chunks: Iterable[bytes]) -> int:
         full = self._path(path)
@@ -39,10 +45,13 @@ class DirWriter:
         if written != size:
             raise SizeChangedError(path)
         os.chmod(full, mode)
+        os.utime(full, (self.mtime, self.mtime))
         return written
 
     def close(self) -> None:
-        """Nothing to finish: every member is already in place."""
+        """Give every directory the mtime last, deepest first: adding entries changed it."""
+        for parent, _, _ in sorted(os.walk(self.root), key=lambda w: -w[0].count(os.sep)):
+            os.utime(parent, (self.mtime, self.mtime))
 
 
 class DirReader:

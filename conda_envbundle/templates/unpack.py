@@ -12,7 +12,10 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import re
+import struct
+import subprocess
 import sys
 import tempfile
 
@@ -144,6 +147,8 @@ def relocate(root, manifest, prefix):
             new = replace_text(data, rule["placeholder"], prefix)
         if new != data:
             write_atomically(path, new)
+            if rule["mode"] == "binary":
+                resign([path])
         hashes[entry["path"]] = hashlib.sha256(new).hexdigest()
     return hashes
 
@@ -191,6 +196,29 @@ def record_new_place(root, manifest, prefix, hashes):
     write_atomically(os.path.join(root, MANIFEST), sealed.encode())
 
 
+def match_sources_to_pyc(root, manifest):
+    """Give each .py the mtime its shipped timestamp-based .pyc expects (bundles carry one
+    normalised mtime, which would make every .pyc look stale)."""
+    for entry in manifest["files"]:
+        directory, _, name = entry["path"].rpartition("/")
+        if not (name.endswith(".pyc") and directory.endswith("__pycache__")):
+            continue
+        source = os.path.join(root, os.path.dirname(directory), name.split(".", 1)[0] + ".py")
+        with open(os.path.join(root, entry["path"]), "rb") as fh:
+            header = fh.read(16)
+        if len(header) == 16 and os.path.isfile(source):
+            flags, mtime, size = struct.unpack("<III", header[4:16])
+            if flags == 0 and os.path.getsize(source) & 0xFFFFFFFF == size:
+                os.utime(source, (mtime, mtime))
+
+
+def resign(paths):
+    """On Apple silicon a rewritten binary must be signed again, as conda does."""
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        for path in paths:
+            subprocess.run(["/usr/bin/codesign", "-s", "-", "-f", path], capture_output=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="conda-unpack",
@@ -214,6 +242,7 @@ def main(argv=None):
         if args.verify:
             verify(root, manifest)
         hashes = relocate(root, manifest, prefix)
+        match_sources_to_pyc(root, manifest)
         if hashes:
             update_records(root, hashes, manifest.get("source", {}).get("site_packages"))
             record_new_place(root, manifest, prefix, hashes)
