@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 
 dev: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements-dev.txt tools/dev_install.py
+$(VENV)/.installed: pyproject.toml requirements-dev.txt tools/dev_install.py tools/system-deps.sh
+	sh tools/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt

@@ -1,6 +1,6 @@
 """User-facing errors. Each says what is wrong and what to do, in one or two lines.
 
-The exit code tells scripts what kind of failure it was (docs/json.md lists them):
+The exit code tells scripts what kind of failure it was (docs/cli.md lists them):
 1 the environment or a usage problem, 3 a damaged or hostile bundle, 4 the target cannot
 take this bundle, 5 the output or target already exists, 6 another unbundle is writing
 the same target.

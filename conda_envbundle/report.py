@@ -1,6 +1,6 @@
 """What the two commands print: a few lines for a person, or JSON for a script.
 
-The JSON objects are documented in docs/json.md; their keys are the fields of the API's
+The JSON objects are documented in docs/cli.md; their keys are the fields of the API's
 result dataclasses, so the CLI and the Python API tell the same story.
 """
 

@@ -74,7 +74,24 @@ def exit_codes_table() -> str:
     return "\n".join(lines)
 
 
-GENERATED = {"settings-table": settings_table, "exit-codes-table": exit_codes_table}
+def json_fields_table() -> str:
+    """The keys of the --json results, from the API's result dataclasses."""
+    import dataclasses
+
+    from conda_envbundle import BundleResult, UnbundleResult
+
+    lines = ["| command | key | type |", "|---|---|---|"]
+    for command, cls in (("conda bundle", BundleResult), ("conda unbundle", UnbundleResult)):
+        for field in dataclasses.fields(cls):
+            lines.append(f"| {command} | `{field.name}` | `{field.type}` |")
+    return "\n".join(lines)
+
+
+GENERATED = {
+    "settings-table": settings_table,
+    "exit-codes-table": exit_codes_table,
+    "json-fields-table": json_fields_table,
+}
 
 
 def fill_generated(text: str) -> str:
