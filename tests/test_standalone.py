@@ -83,10 +83,11 @@ ACTIVATE_CHECK = {
     "fish": "source '{p}/bin/activate.fish'; and {body}",
 }
 BODY = {
-    "sh": 'command -v foo; echo "$CONDA_PREFIX|$MY_SETTING|$FOO_DATA_DIR"; '
-    '. "$CONDA_PREFIX/bin/deactivate"; echo "after:${CONDA_PREFIX:-}|${MY_SETTING:-}|$PATH"',
-    "fish": 'command -v foo; echo "$CONDA_PREFIX|$MY_SETTING"; deactivate; '
-    'echo "after:$CONDA_PREFIX|$MY_SETTING|$PATH"',
+    "sh": 'command -v foo; echo "$CONDA_PREFIX|$MY_SETTING|$FOO_DATA_DIR"; echo "$PKG_HOME"; '
+    '. "$CONDA_PREFIX/bin/deactivate"; '
+    'echo "after:${CONDA_PREFIX:-}|${MY_SETTING:-}|${PKG_HOME:-}|$PATH"',
+    "fish": 'command -v foo; echo "$CONDA_PREFIX|$MY_SETTING"; echo "$PKG_HOME"; deactivate; '
+    'echo "after:$CONDA_PREFIX|$MY_SETTING|$PKG_HOME|$PATH"',
 }
 
 
@@ -102,6 +103,10 @@ def env_with_vars(tmp_path_factory, channel, conda_isolation) -> Path:
         check=True,
         capture_output=True,
     )
+    # the other place conda activate reads variables from: packages' env_vars.d files
+    env_vars_d = prefix / "etc" / "conda" / "env_vars.d"
+    env_vars_d.mkdir(parents=True)
+    (env_vars_d / "pkg.json").write_text(json.dumps({"PKG_HOME": f"{prefix}/lib/pkg"}))
     bundle = tmp_path_factory.mktemp("vars-bundle") / "vars.tar.zst"
     subprocess.run(
         [CONDA, "bundle", "-p", prefix, "-o", bundle],
@@ -126,7 +131,8 @@ def test_activate_and_deactivate_without_conda(shell, env_with_vars, bare, tmp_p
     assert lines[1].startswith(f"{target}|it's {target}/share")
     if shell != "fish":
         assert lines[1] == f"{target}|it's {target}/share|{target}/share/foo-data"
-    assert lines[2] == f"after:||{bare}"
+    assert lines[2] == f"{target}/lib/pkg"
+    assert lines[3] == f"after:|||{bare}"
 
 
 def test_no_activation_scripts_when_env_has_conda(make_env, conda_env, conda_cli, tmp_path):
@@ -187,3 +193,15 @@ def test_conda_unpack_keeps_shipped_pyc_valid(source_bundle, bare, tmp_path):
         flags, mtime, _ = struct.unpack("<III", pyc.read_bytes()[4:16])
         source = pyc.parent.parent / (pyc.name.split(".")[0] + ".py")
         assert flags == 0 and int(source.stat().st_mtime) == mtime
+
+
+def test_unzip_then_conda_unpack_runs(source_env, conda_process, bare, tmp_path):
+    bundle = tmp_path / "env.zip"
+    proc = conda_process("bundle", "-p", source_env, "-o", bundle)
+    assert proc.returncode == 0, proc.stderr
+    target = tmp_path / "unzipped env"
+    proc = run_bare(["unzip", "-q", bundle, "-d", target], bare)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_bare([target / "bin/conda-unpack", "--verify"], bare)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_env_runs(target, forbidden=[str(source_env), PLACEHOLDER_MARK, GENERATED_MARK])

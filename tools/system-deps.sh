@@ -1,10 +1,10 @@
 #!/bin/sh
 # Debian packages the tests and the demo need: gcc (test packages are compiled), patchelf
-# (repackaging CPython with $ORIGIN RUNPATHs), zstd (GNU tar comparisons), zsh and fish
+# (repackaging CPython with $ORIGIN RUNPATHs), zstd (GNU tar comparisons), unzip, zsh and fish
 # (activation scripts are run in them), make. Installs only what is missing.
 set -eu
 missing=
-for tool in gcc patchelf zstd zsh fish make; do
+for tool in gcc patchelf zstd zsh fish unzip make; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 [ -z "$missing" ] && exit 0

@@ -16,6 +16,7 @@ TOOLS = [
     "tar",
     "gzip",
     "zstd",
+    "unzip",
     "cat",
     "dirname",
     "basename",
