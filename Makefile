@@ -24,6 +24,7 @@ demo: dev
 lint: dev
 	$(BIN)/ruff check conda_envbundle tests tools docs bench
 	$(BIN)/ruff format --check conda_envbundle tests tools docs bench
+	$(BIN)/mypy
 
 bench: dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

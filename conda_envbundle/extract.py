@@ -188,7 +188,7 @@ def _match(member: Any, entry: FileEntry) -> None:
             f"{entry.path!r} in the bundle has {member.size} bytes; its manifest says {entry.size}."
         )
     if kind == SYMLINK_KIND and (
-        member.link != entry.target or not link_stays_inside(entry.path, entry.target)
+        member.link != entry.target or not link_stays_inside(entry.path, entry.link_target)
     ):
         raise BundleFormatError(f"The symlink {entry.path!r} in the bundle points outside it.")
 
@@ -209,7 +209,7 @@ def _place(reader: Any, entry: FileEntry, full: str, root: str) -> None:
     if parent != root:
         os.makedirs(parent, mode=0o700, exist_ok=True)
     if entry.kind == SYMLINK_KIND:
-        os.symlink(entry.target, full)
+        os.symlink(entry.link_target, full)
         return
     fd = os.open(full, _OPEN_FLAGS, 0o600)
     with os.fdopen(fd, "wb", buffering=0) as fh:

@@ -66,7 +66,9 @@ def _build(
         relocated = relocate_files(
             staging, manifest.files, target, manifest.subdir, threads, relocating
         )
-    hashes = {f.path: relocated.get(f.path, f.sha256) for f in manifest.files if f.kind == FILE}
+    hashes = {
+        f.path: relocated.get(f.path, f.file_sha256) for f in manifest.files if f.kind == FILE
+    }
     for path in update_records(staging, hashes, manifest.site_packages):
         hashes[path] = _scan_sha(os.path.join(staging, path))
     kept = _kept_manifest(manifest, target, hashes)

@@ -142,21 +142,22 @@ def _with_generated(
 def _retarget(items: list[Item], dest: str, subdir: str, threads: int) -> None:
     """Relocate every rule to ``dest`` now (``--dest-prefix``); the bytes change as shipped."""
 
-    def one(item: Item) -> None:
-        rule = item.entry.prefix
+    def one(ruled: tuple[Item, PrefixRule]) -> None:
+        item, rule = ruled
         if item.content is not None:
             item.content = relocated_bytes(item.content, rule, dest, subdir, item.entry.path)
             data = item.content
         else:
-            with open(item.source, "rb") as fh:
+            with open(item.source_file, "rb") as fh:
                 data = relocated_bytes(fh.read(), rule, dest, subdir, item.entry.path)
             item.rewrite_from = rule
         facts = scan.scan_bytes([data], None)
         item.entry.size, item.entry.sha256 = facts.size, facts.sha256
         item.entry.prefix = PrefixRule(dest, rule.mode)
 
+    ruled = [(item, item.entry.prefix) for item in items if item.entry.prefix]
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        list(pool.map(one, [item for item in items if item.entry.prefix]))
+        list(pool.map(one, ruled))
 
 
 def _under(relpath: str, roots: set[str]) -> bool:
@@ -217,7 +218,7 @@ def _classify(
 
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
         items = dict(zip(others, pool.map(counted, others), strict=True))
-    hashes = {i.entry.path: i.entry.sha256 for i in items.values() if i.entry.kind == FILE}
+    hashes = {i.entry.path: i.entry.file_sha256 for i in items.values() if i.entry.kind == FILE}
     for path in records:
         items[path] = classifier.record(path[0], hashes, site_packages)
     classifier.refuse_bad_links()

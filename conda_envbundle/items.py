@@ -22,3 +22,10 @@ class Item:
     content: bytes | None = None
     signature: tuple[int, ...] = ()
     rewrite_from: PrefixRule | None = None
+
+    @property
+    def source_file(self) -> str:
+        """``source``, for an item whose bytes are not held in ``content``."""
+        if self.source is None:
+            raise ValueError(f"{self.entry.path!r} has neither content nor a source file.")
+        return self.source

@@ -57,6 +57,20 @@ class FileEntry:
     target: str | None = None
     prefix: PrefixRule | None = None
 
+    @property
+    def file_sha256(self) -> str:
+        """A file entry's sha256: every file entry has one."""
+        if self.sha256 is None:
+            raise ValueError(f"{self.path!r} has no sha256: it is not a file entry.")
+        return self.sha256
+
+    @property
+    def link_target(self) -> str:
+        """A symlink entry's target: every symlink entry has one."""
+        if self.target is None:
+            raise ValueError(f"{self.path!r} has no target: it is not a symlink entry.")
+        return self.target
+
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v is not None}
         if self.kind != FILE:

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -23,7 +23,7 @@ from .archive.tar import SizeChangedError
 from .exceptions import EnvBundleError, FileChangedError
 from .inventory import Inventory
 from .items import Item
-from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
+from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
 from .relocate import relocated_bytes
 from .scan import signature
 
@@ -175,16 +175,21 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
             if entry.kind == DIR:
                 writer.add_dir(entry.path, entry.mode)
             elif entry.kind == SYMLINK:
-                writer.add_symlink(entry.path, entry.target)
+                writer.add_symlink(entry.path, entry.link_target)
             else:
                 _add_file(writer, item, manifest.subdir)
                 writing.advance(entry.size)
 
 
-def _rewritten(item: Item, data: bytes, subdir: str) -> bytes:
-    """The file relocated at bundle time (``--dest-prefix``), as the inventory hashed it."""
-    dest = item.entry.prefix.placeholder
-    return relocated_bytes(data, item.rewrite_from, dest, subdir, item.entry.path)
+def _rewritten(item: Item, rule: PrefixRule, data: bytes, subdir: str) -> bytes:
+    """The file relocated at bundle time (``--dest-prefix``), as the inventory hashed it.
+
+    ``rule`` is the item's ``rewrite_from``; the item's own rule holds the destination.
+    """
+    dest = item.entry.prefix
+    if dest is None:
+        raise ValueError(f"{item.entry.path!r} is rewritten at bundle time but has no rule.")
+    return relocated_bytes(data, rule, dest.placeholder, subdir, item.entry.path)
 
 
 def _add_file(writer, item: Item, subdir: str) -> None:
@@ -193,13 +198,14 @@ def _add_file(writer, item: Item, subdir: str) -> None:
         if item.content is not None:
             writer.add_file(entry.path, entry.mode, entry.size, [item.content])
             return
-        with open(item.source, "rb", buffering=0) as fh:
+        with open(item.source_file, "rb", buffering=0) as fh:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))
+            chunks: Iterable[bytes]
             if item.rewrite_from is None:
                 chunks = _blocks(fh, entry.size)
             else:
-                chunks = [_rewritten(item, fh.read(), subdir)]
+                chunks = [_rewritten(item, item.rewrite_from, fh.read(), subdir)]
             writer.add_file(entry.path, entry.mode, entry.size, chunks)
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))

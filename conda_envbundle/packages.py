@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from conda.common.path import get_python_noarch_target_path
 from conda.gateways.disk.read import read_paths_json
@@ -11,6 +12,20 @@ from conda.models.enums import FileMode, NoarchType
 
 from . import _compat
 from .manifest import BINARY, TEXT
+
+
+class PackageRecord(Protocol):
+    """What is read here of conda's PrefixRecord (whose types mypy cannot see)."""
+
+    name: str
+    version: str
+    build: str
+    build_number: int
+    channel: Any
+    subdir: str
+    fn: str
+
+    def get(self, key: str, default: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +42,7 @@ class Pristine:
 class PackageFiles:
     """One installed package: its files and, when cached, their pristine copies."""
 
-    record: object
+    record: PackageRecord
     record_paths: list[str] = field(default_factory=list)
     prefix_modes: dict[str, str] = field(default_factory=dict)
     pristine: dict[str, Pristine] = field(default_factory=dict)

@@ -32,18 +32,19 @@ def relocate_files(
 ) -> dict[str, str]:
     """Rewrite every entry's prefix rule under ``root``; returns new sha256 by path."""
 
-    def one(entry: FileEntry) -> tuple[str, str]:
-        full = os.path.join(root, entry.path)
-        if entry.prefix.mode == BINARY:
-            relocate_binary(full, entry.prefix.placeholder, new_prefix, subdir)
+    def one(ruled: tuple[str, PrefixRule]) -> tuple[str, str]:
+        path, rule = ruled
+        full = os.path.join(root, path)
+        if rule.mode == BINARY:
+            relocate_binary(full, rule.placeholder, new_prefix, subdir)
         else:
-            relocate_text(full, entry.prefix.placeholder, new_prefix, subdir)
+            relocate_text(full, rule.placeholder, new_prefix, subdir)
         relocating.advance(1)
-        return entry.path, scan.scan_file(full, None).sha256
+        return path, scan.scan_file(full, None).sha256
 
     workers = threads or min(8, (os.cpu_count() or 1) + 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(one, [e for e in entries if e.prefix]))
+        return dict(pool.map(one, [(e.path, e.prefix) for e in entries if e.prefix]))
 
 
 def relocated_text(data: bytes, placeholder: str, new_prefix: str, subdir: str) -> bytes:

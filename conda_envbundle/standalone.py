@@ -27,7 +27,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _template(name: str) -> str:
-    return resources.files("conda_envbundle").joinpath("templates", name).read_text("utf-8")
+    templates = resources.files("conda_envbundle").joinpath("templates")
+    return templates.joinpath(name).read_text("utf-8")
 
 
 def generated_paths(has_conda: bool) -> list[str]:

@@ -67,16 +67,25 @@ def check_level(fmt: str, level: int) -> None:
 
 @contextlib.contextmanager
 def open_writer(
-    out: BinaryIO | str, fmt: str, *, mtime: int, level: int, threads: int
+    out: BinaryIO | str, fmt: str, *, mtime: int, level: int | None, threads: int
 ) -> Iterator[Writer]:
-    """A writer for ``fmt`` whose bytes go to the stream ``out`` (a directory for ``dir``)."""
+    """A writer for ``fmt`` whose bytes go to the stream ``out`` (a directory for ``dir``).
+
+    ``level`` may be None only for a format without levels (``dir``, ``tar``).
+    """
     if fmt == "dir":
-        writer = DirWriter(out, mtime)
+        if not isinstance(out, str):
+            raise TypeError("A dir bundle is written to a directory path, not a stream.")
+        writer: Writer = DirWriter(out, mtime)
+    elif isinstance(out, str):
+        raise TypeError(f"A {fmt} bundle is written to a stream, not a path.")
     elif fmt == "zip":
         writer = ZipWriter(out, mtime, level)
     elif fmt == "tar":
         writer = TarWriter(out, mtime)
     else:
+        if level is None:
+            raise ValueError(f"The {fmt} format needs a compression level.")
         with compressing(out, fmt, level, threads) as stream:
             writer = TarWriter(stream, mtime)
             yield writer
@@ -122,8 +131,7 @@ def open_reader(source: BinaryIO | str, first_member: str) -> Iterator:
         yield DirReader(source, first_member)
         return
     with contextlib.ExitStack() as stack:
-        is_path = isinstance(source, str)
-        stream = stack.enter_context(_open_file(source)) if is_path else source
+        stream = stack.enter_context(_open_file(source)) if isinstance(source, str) else source
         yield _reader_for(source, stream)
 
 
@@ -146,7 +154,8 @@ def _reader_for(source: BinaryIO | str, stream: BinaryIO):
             raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")
         return ZipReader(source)
     prefixed = _Prefixed(head, stream)
-    plain = decompressing(head, prefixed)
+    # the codecs read from any object with read(); their stubs want an IO[bytes]
+    plain = decompressing(head, prefixed)  # type: ignore[arg-type]
     if plain is not None:
         return TarReader(plain)
     if len(head) == BLOCK and head[257:262] == b"ustar":

@@ -17,6 +17,7 @@ import zstandard
 from isal import igzip, igzip_threaded
 
 from ..exceptions import BundleFormatError
+from .tar import ByteSink, ByteSource
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ def _isal_level(level: int) -> int:
 
 
 @contextlib.contextmanager
-def compressing(out: BinaryIO, fmt: str, level: int, threads: int) -> Iterator[BinaryIO]:
+def compressing(out: BinaryIO, fmt: str, level: int, threads: int) -> Iterator[ByteSink]:
     """A writable stream that compresses into ``out`` (which is left open)."""
+    stream: ByteSink
     if fmt == "tar.zst":
         params = zstandard.ZstdCompressionParameters.from_level(
             level, threads=threads, write_checksum=True, write_content_size=False
@@ -54,22 +56,23 @@ def compressing(out: BinaryIO, fmt: str, level: int, threads: int) -> Iterator[B
         with compressor.stream_writer(out, closefd=False, write_size=1 << 20) as stream:
             yield stream
     elif fmt == "tar.gz":
-        stream = igzip_threaded.open(
+        with igzip_threaded.open(
             _Unclosable(out), "wb", compresslevel=_isal_level(level), threads=max(threads, 1)
-        )
-        with stream:
+        ) as stream:
             yield stream
     elif fmt == "tar.bz2":
         with bz2.BZ2File(_Unclosable(out), "wb", compresslevel=level) as stream:
             yield stream
     elif fmt == "tar.xz":
-        with lzma.LZMAFile(_Unclosable(out), "wb", preset=level) as stream:
+        unclosable = _Unclosable(out)
+        # LZMAFile writes to any object with write(); typeshed wants an IO[bytes]
+        with lzma.LZMAFile(unclosable, "wb", preset=level) as stream:  # type: ignore[arg-type]
             yield stream
     else:
         raise ValueError(fmt)
 
 
-def decompressing(head: bytes, stream: BinaryIO) -> BinaryIO | None:
+def decompressing(head: bytes, stream: BinaryIO) -> ByteSource | None:
     """A readable plain stream over ``stream`` if ``head`` shows a known codec, else None."""
     if head.startswith(CODECS["tar.zst"].magic):
         reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
@@ -86,7 +89,7 @@ def decompressing(head: bytes, stream: BinaryIO) -> BinaryIO | None:
 class _Guarded:
     """Turn a codec's own errors into a clear bundle error."""
 
-    def __init__(self, stream: BinaryIO, errors) -> None:
+    def __init__(self, stream: ByteSource, errors) -> None:
         self.stream = stream
         self.errors = errors
 

@@ -87,6 +87,9 @@ class DirReader:
                 raise BundleFormatError(f"The bundle directory holds a special file: {path}.")
 
     def read_data(self, block_size: int = 1 << 20) -> Iterator[bytes]:
-        with open(self._current, "rb", buffering=0) as fh:
+        full = self._current
+        if full is None:
+            raise ValueError("read_data() reads the member just yielded; there is none.")
+        with open(full, "rb", buffering=0) as fh:
             while block := fh.read(block_size):
                 yield block

@@ -39,7 +39,7 @@ def header(
     listing: str,
 ) -> bytes:
     """The installer's shell part, ending with the payload marker line."""
-    template = resources.files("conda_envbundle").joinpath("templates", "installer.sh")
+    template = resources.files("conda_envbundle").joinpath("templates").joinpath("installer.sh")
     text = template.read_text("utf-8")
     values = {
         "@FILLER@": _FILLER.rstrip("\n"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 from ..exceptions import BundleFormatError
 
@@ -18,6 +18,18 @@ REGULAR, DIRECTORY, SYMLINK, HARDLINK = b"0", b"5", b"2", b"1"
 PAX_LOCAL, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK = b"x", b"g", b"L", b"K"
 _MAX_OCTAL_SIZE = 8**11 - 1
 _MAX_META = 1 << 20
+
+
+class ByteSink(Protocol):
+    """What a tar stream is written to: a binary file, or a compressor in front of one."""
+
+    def write(self, data: bytes | bytearray, /) -> int: ...
+
+
+class ByteSource(Protocol):
+    """What a tar stream is read from: a binary file, or a decompressor over one."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -111,7 +123,7 @@ class TarWriter:
     compressor costs a call, and environments hold tens of thousands of small files.
     """
 
-    def __init__(self, out: BinaryIO, mtime: int) -> None:
+    def __init__(self, out: ByteSink, mtime: int) -> None:
         self.out = out
         self.mtime = mtime
         self._buffer = bytearray()
@@ -210,7 +222,7 @@ def _parse_pax(data: bytes) -> dict[str, bytes]:
 class TarReader:
     """Iterate over the members of a tar stream, reading each member's data on demand."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: ByteSource) -> None:
         self.stream = stream
         self._remaining = 0
         self._pending_padding = 0

@@ -25,7 +25,7 @@ def _info(path: str, mtime: int, mode: int) -> zipfile.ZipInfo:
 class ZipWriter:
     """Write members into a deterministic zip archive."""
 
-    def __init__(self, out: BinaryIO, mtime: int, level: int) -> None:
+    def __init__(self, out: BinaryIO, mtime: int, level: int | None) -> None:
         self.zip = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=level)
         self.mtime = mtime
 
@@ -91,8 +91,11 @@ class ZipReader:
 
     def read_data(self, block_size: int = 1 << 20) -> Iterator[bytes]:
         """Yield the current member's bytes; zipfile checks their CRC and size."""
+        info = self._current
+        if info is None:
+            raise ValueError("read_data() reads the member just yielded; there is none.")
         try:
-            with self.zip.open(self._current) as fh:
+            with self.zip.open(info) as fh:
                 while block := fh.read(block_size):
                     yield block
         except _READ_ERRORS as exc:
