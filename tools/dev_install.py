@@ -23,7 +23,13 @@ def main() -> None:
         )
     wrapper = Path(sys.prefix) / "bin" / "conda"
     wrapper.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom conda.cli.main import main\nsys.exit(main())\n"
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "from conda.cli.main import main\n"
+        "\n"
+        "# conda's CUDA probe starts this file again in a child process: do not run twice.\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(main())\n"
     )
     os.chmod(wrapper, 0o755)
 
