@@ -19,11 +19,16 @@ from .archive import (
     open_reader,
 )
 from .checks import check_target
-from .exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
+from .exceptions import (
+    EnvBundleError,
+    FileChangedError,
+    OutputExistsError,
+    SourceEnvironmentError,
+)
 from .extract import read_manifest, verify_members
 from .install import install
 from .manifest import MANIFEST_PATH, Manifest
-from .pack import WriteOptions, write_bundle
+from .pack import RecordMismatch, WriteOptions, write_bundle
 
 try:
     __version__ = metadata.version("conda-envbundle")
@@ -124,7 +129,33 @@ def bundle(
         threads,
         dest_prefix,
         show_progress,
+        # standard output cannot be rewound to bundle again after a record mismatch
+        trust_records=output != "-",
     )
+    try:
+        return _bundle_once(prefix, output, fmt, options, write_options, dry_run, started)
+    except RecordMismatch as exc:
+        # Files that differ from conda's record (a post-link script edited them, say):
+        # bundle again reading those in full. A second mismatch means they are changing.
+        options.distrust = frozenset(exc.paths)
+        try:
+            return _bundle_once(prefix, output, fmt, options, write_options, dry_run, started)
+        except RecordMismatch as again:
+            raise FileChangedError(
+                f"{', '.join(again.paths[:3])} changed while being bundled. Stop whatever "
+                "is writing to the environment and run conda bundle again."
+            ) from None
+
+
+def _bundle_once(
+    prefix: str,
+    output: str,
+    fmt: str,
+    options: inventory.Options,
+    write_options: WriteOptions,
+    dry_run: bool,
+    started: float,
+) -> BundleResult:
     inv = inventory.take_inventory(prefix, options)
     manifest = Manifest(
         source_name=os.path.basename(prefix),
@@ -139,7 +170,7 @@ def bundle(
     )
     written = None
     if not dry_run:
-        write_options.show_progress = show_progress and output != "-"
+        write_options.show_progress = options.show_progress and output != "-"
         written = write_bundle(inv, manifest, output, write_options)
     return BundleResult(
         output=output,

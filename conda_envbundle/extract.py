@@ -102,10 +102,11 @@ def extract_members(
     extracting: Progress = SILENT,
 ) -> None:
     """Create every manifest entry under ``root`` from the remaining members, in order."""
+    made = {root}  # directories that exist: a makedirs per file would cost a syscall each
     for entry in _matched(reader, members, manifest):
         full = os.path.join(root, entry.path)
         try:
-            _place(reader, entry, full, root)
+            _place(reader, entry, full, made)
         except OSError as exc:
             raise TargetWriteError(
                 f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix "
@@ -126,12 +127,13 @@ def _matched(reader: Any, members: Iterator[Any], manifest: Manifest) -> Iterato
     """Yield each manifest entry once its member matches it; the caller reads its data."""
     expected = iter(manifest.files)
     links: set[str] = set()
+    clean: set[str] = set()
     for member in members:
         entry = next(expected, None)
         if entry is None:
             raise BundleFormatError(f"The bundle holds {member.path!r}, which its manifest lacks.")
         _match(member, entry)
-        _check_parents(entry.path, links)
+        _check_parents(entry.path, links, clean)
         if entry.kind == SYMLINK_KIND:
             links.add(entry.path)
         yield entry
@@ -193,21 +195,28 @@ def _match(member: Any, entry: FileEntry) -> None:
         raise BundleFormatError(f"The symlink {entry.path!r} in the bundle points outside it.")
 
 
-def _check_parents(path: str, links: set[str]) -> None:
-    parent = posixpath.dirname(path)
-    while parent:
+def _check_parents(path: str, links: set[str], clean: set[str]) -> None:
+    """Refuse a member under a symlink member; ``clean`` remembers directories found safe
+    (each is a real directory by then, so no later symlink can take its place)."""
+    first = posixpath.dirname(path)
+    parent = first
+    while parent and parent not in clean:
         if parent in links:
             raise BundleFormatError(f"{path!r} in the bundle would be written through a symlink.")
         parent = posixpath.dirname(parent)
+    if first:
+        clean.add(first)
 
 
-def _place(reader: Any, entry: FileEntry, full: str, root: str) -> None:
+def _place(reader: Any, entry: FileEntry, full: str, made: set[str]) -> None:
     if entry.kind == DIR:
         os.makedirs(full, mode=0o700, exist_ok=True)
+        made.add(full)
         return
     parent = os.path.dirname(full)
-    if parent != root:
+    if parent not in made:
         os.makedirs(parent, mode=0o700, exist_ok=True)
+        made.add(parent)
     if entry.kind == SYMLINK_KIND:
         os.symlink(entry.link_target, full)
         return

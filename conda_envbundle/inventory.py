@@ -79,12 +79,18 @@ class Options:
     threads: int = 0
     dest_prefix: str | None = None
     show_progress: bool = False
+    trust_records: bool = True
+    distrust: frozenset[str] = frozenset()
 
 
 def take_inventory(prefix: str, options: Options) -> Inventory:
     """Read ``prefix`` (not modifying it) and decide what to ship and how to relocate it."""
     records = sorted(_compat.load_records(prefix), key=lambda rec: rec.name)
     pkgs = package_files(prefix, records)
+    facts = _EnvFacts.of(records)
+    # conda's records are large (an object per file) and cached per process: let them go.
+    del records
+    _compat.forget_prefix_data(prefix)
     editable_paths = _editable_installs(prefix)
     editables = sorted(editable_paths)
     missing = _missing_files(prefix, pkgs)
@@ -94,7 +100,7 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     if missing and not options.ignore_missing:
         _refuse_missing(missing)
     owned = {path for pkg in pkgs for path in pkg.record_paths}
-    has_conda = any(rec.name == "conda" for rec in records)
+    has_conda = any(pkg.name == "conda" for pkg in pkgs)
     generated = [p for p in standalone.generated_paths(has_conda) if p not in owned]
     paths = sorted(
         p
@@ -103,26 +109,52 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         and not _under(p[0], left_out)
         and (_wanted(p[0], options.filters) or p[1] == DIR)
     )
-    site_packages = _compat.site_packages_short_path(records)
     with progress.step("Reading", len(paths), options.show_progress) as reading:
-        items, unrelocated = _classify(prefix, paths, pkgs, options.threads, site_packages, reading)
+        items, unrelocated = _classify(
+            prefix,
+            paths,
+            pkgs,
+            options.threads,
+            facts.site_packages,
+            reading,
+            options.distrust if options.trust_records else None,
+        )
     items = _with_generated(items, prefix, has_conda, generated)
     if options.dest_prefix:
         _retarget(items, options.dest_prefix, _compat.native_subdir(), options.threads)
     return Inventory(
         prefix=prefix,
         items=items,
-        packages=[_package_summary(pkg) for pkg in pkgs],
-        requirements=_requirements(records),
-        subdir=_subdir(records),
-        site_packages=site_packages,
-        uncached=[pkg.record.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
-        owned={pkg.record.name: pkg.record_paths for pkg in pkgs},
+        packages=[pkg.summary for pkg in pkgs],
+        requirements=facts.requirements,
+        subdir=facts.subdir,
+        site_packages=facts.site_packages,
+        uncached=[pkg.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
+        owned={pkg.name: pkg.record_paths for pkg in pkgs},
         unrelocated=unrelocated,
         editables=editables,
         missing=missing,
-        mtime=_fixed_mtime(records),
+        mtime=facts.mtime,
     )
+
+
+@dataclass
+class _EnvFacts:
+    """What the inventory needs of conda's records once they are released."""
+
+    requirements: dict[str, str]
+    subdir: str | None
+    site_packages: str | None
+    mtime: int
+
+    @classmethod
+    def of(cls, records) -> _EnvFacts:
+        return cls(
+            _requirements(records),
+            _subdir(records),
+            _compat.site_packages_short_path(records),
+            _fixed_mtime(records),
+        )
 
 
 def _with_generated(
@@ -204,20 +236,24 @@ def _classify(
     threads: int,
     site_packages: str | None,
     reading: progress.Progress = progress.SILENT,
+    distrust: frozenset[str] | None = frozenset(),
 ) -> tuple[list[Item], list[dict[str, str]]]:
     """Decide every entry; records last, so they can describe the bytes actually shipped."""
-    classifier = _Classifier(prefix, pkgs)
+    classifier = _Classifier(prefix, pkgs, distrust)
     records = [p for p in paths if p[1] == FILE and is_record_path(p[0])]
     record_set = set(records)
     others = [p for p in paths if p not in record_set]
 
-    def counted(path_kind: tuple[str, str]) -> Item:
-        item = classifier.item(path_kind)
-        reading.advance(1)
-        return item
+    def batch(chunk: list[tuple[str, str]]) -> list[Item]:
+        done = [classifier.item(path_kind) for path_kind in chunk]
+        reading.advance(len(chunk))
+        return done
 
+    # Batches, not one task per file: a future per file costs more than most files.
+    chunks = [others[i : i + _BATCH] for i in range(0, len(others), _BATCH)]
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        items = dict(zip(others, pool.map(counted, others), strict=True))
+        found = [item for done in pool.map(batch, chunks) for item in done]
+    items = dict(zip(others, found, strict=True))
     hashes = {i.entry.path: i.entry.file_sha256 for i in items.values() if i.entry.kind == FILE}
     for path in records:
         items[path] = classifier.record(path[0], hashes, site_packages)
@@ -225,20 +261,28 @@ def _classify(
     return [items[p] for p in paths], sorted(classifier.unrelocated, key=lambda u: u["path"])
 
 
+_BATCH = 256
+
+
 class _Classifier:
     """Where each entry's bytes come from and which prefix rule it gets."""
 
-    def __init__(self, prefix: str, pkgs: list[PackageFiles]) -> None:
+    def __init__(
+        self, prefix: str, pkgs: list[PackageFiles], distrust: frozenset[str] | None
+    ) -> None:
         self.prefix = prefix
         self.needle = prefix.encode()
         self.owners = {path: pkg for pkg in pkgs for path in pkg.record_paths}
+        # None: trust no record (every file is read in full before writing)
+        self.distrust = distrust
         self.bad_links: list[str] = []
         self.unrelocated: list[dict[str, str]] = []
 
     def item(self, path_kind: tuple[str, str]) -> Item:
         relpath, kind = path_kind
         full = os.path.join(self.prefix, relpath)
-        mode = stat.S_IMODE(os.lstat(full).st_mode) & 0o1777
+        st = os.lstat(full)
+        mode = stat.S_IMODE(st.st_mode) & 0o1777
         if kind == DIR:
             return Item(FileEntry(relpath, DIR, mode=mode))
         if kind == SYMLINK:
@@ -246,7 +290,26 @@ class _Classifier:
             if target is None:
                 self.bad_links.append(relpath)
             return Item(FileEntry(relpath, SYMLINK, target=target or "."))
-        return self._pristine(relpath, mode) or self._installed(relpath, full, mode)
+        return (
+            self._pristine(relpath, mode)
+            or self._as_recorded(relpath, full, mode, st)
+            or self._installed(relpath, full, mode)
+        )
+
+    def _as_recorded(self, relpath: str, full: str, mode: int, st: os.stat_result) -> Item | None:
+        """A file that conda installed unchanged from its package, by conda's own record.
+
+        Its bytes are read once, while they are written into the bundle, and checked
+        against the record there; a package's own file cannot hold this env's path.
+        """
+        pkg = self.owners.get(relpath)
+        if pkg is None or self.distrust is None or relpath in self.distrust:
+            return None
+        known = pkg.recorded.get(relpath)
+        if known is None or known[1] != st.st_size:
+            return None
+        entry = FileEntry(relpath, FILE, mode, st.st_size, known[0])
+        return Item(entry, source=full, signature=scan.signature(st), verify=True)
 
     def _pristine(self, relpath: str, mode: int) -> Item | None:
         """The package-cache copy of a prefix file, when it is there and intact."""
@@ -391,9 +454,7 @@ def _site_packages_dirs(prefix: str) -> Iterable[str]:
 def _missing_files(prefix: str, pkgs: list[PackageFiles]) -> dict[str, list[str]]:
     """Files that conda records as installed but that are not there, by package."""
     missing = {
-        pkg.record.name: [
-            p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))
-        ]
+        pkg.name: [p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))]
         for pkg in pkgs
     }
     return {name: paths for name, paths in sorted(missing.items()) if paths}
@@ -408,22 +469,6 @@ def _refuse_missing(missing: dict[str, list[str]]) -> None:
         f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
         "those packages, or pass --ignore-missing to bundle without them."
     )
-
-
-def _package_summary(pkg: PackageFiles) -> dict[str, Any]:
-    rec = pkg.record
-    return {
-        "name": rec.name,
-        "version": rec.version,
-        "build": rec.build,
-        "build_number": rec.build_number,
-        "channel": str(rec.channel.canonical_name) if rec.channel else "",
-        "subdir": rec.subdir,
-        "fn": rec.fn,
-        "md5": rec.get("md5", None),
-        "sha256": rec.get("sha256", None),
-        "cached": pkg.cached or not pkg.has_prefix_files,
-    }
 
 
 def _requirements(records) -> dict[str, str]:

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from .manifest import FileEntry, PrefixRule
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One entry to ship.
 
     Bytes come from ``content`` (generated or sanitised in memory) or the file at
     ``source``, whose stat ``signature`` was taken when it was hashed. With
     ``rewrite_from`` set (``--dest-prefix``), the bytes hold that rule's placeholder and
-    are relocated to ``entry.prefix.placeholder`` as they are written.
+    are relocated to ``entry.prefix.placeholder`` as they are written. With ``verify``
+    the sha256 came from conda's record and is checked as the bytes are written.
     """
 
     entry: FileEntry
@@ -22,6 +23,7 @@ class Item:
     content: bytes | None = None
     signature: tuple[int, ...] = ()
     rewrite_from: PrefixRule | None = None
+    verify: bool = False
 
     @property
     def source_file(self) -> str:

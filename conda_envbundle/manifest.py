@@ -11,7 +11,7 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import BundleFormatError, ChecksumMismatchError
@@ -37,7 +37,7 @@ ALLOWED_MODE_BITS = 0o1777
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PrefixRule:
     """A prefix to replace in a file at unbundle time, and how (text or binary)."""
 
@@ -45,7 +45,7 @@ class PrefixRule:
     mode: str
 
 
-@dataclass
+@dataclass(slots=True)
 class FileEntry:
     """One member of the bundle."""
 
@@ -72,9 +72,14 @@ class FileEntry:
         return self.target
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None}
-        if self.kind != FILE:
-            data.pop("size", None)
+        data: dict[str, Any] = {"path": self.path, "kind": self.kind, "mode": self.mode}
+        if self.kind == FILE:
+            data["size"] = self.size
+            data["sha256"] = self.sha256
+        if self.target is not None:
+            data["target"] = self.target
+        if self.prefix is not None:
+            data["prefix"] = {"placeholder": self.prefix.placeholder, "mode": self.prefix.mode}
         return data
 
 
@@ -161,7 +166,8 @@ class Manifest:
 def dump(data: dict[str, Any]) -> bytes:
     """Manifest data as the JSON bytes a bundle carries, sealed with :data:`CHECKSUM_KEY`."""
     sealed = {**data, CHECKSUM_KEY: _checksum(data)}
-    return json.dumps(sealed, indent=1, sort_keys=True).encode() + b"\n"
+    # compact: json's C encoder serves only unindented output, and manifests list every file
+    return json.dumps(sealed, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 
 def _checksum(data: dict[str, Any]) -> str:

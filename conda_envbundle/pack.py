@@ -170,6 +170,7 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
     ):
         body = manifest.to_bytes()
         writer.add_file(MANIFEST_PATH, 0o644, len(body), [body])
+        mismatched: list[str] = []
         for item in inventory.items:
             entry = item.entry
             if entry.kind == DIR:
@@ -177,8 +178,10 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
             elif entry.kind == SYMLINK:
                 writer.add_symlink(entry.path, entry.link_target)
             else:
-                _add_file(writer, item, manifest.subdir)
+                _add_file(writer, item, manifest.subdir, mismatched)
                 writing.advance(entry.size)
+        if mismatched:
+            raise RecordMismatch(mismatched)
 
 
 def _rewritten(item: Item, rule: PrefixRule, data: bytes, subdir: str) -> bytes:
@@ -192,7 +195,15 @@ def _rewritten(item: Item, rule: PrefixRule, data: bytes, subdir: str) -> bytes:
     return relocated_bytes(data, rule, dest.placeholder, subdir, item.entry.path)
 
 
-def _add_file(writer, item: Item, subdir: str) -> None:
+class RecordMismatch(Exception):
+    """Files whose bytes differ from conda's record of them (the bundle must be redone)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(", ".join(paths))
+        self.paths = paths
+
+
+def _add_file(writer, item: Item, subdir: str, mismatched: list[str]) -> None:
     entry = item.entry
     try:
         if item.content is not None:
@@ -202,19 +213,30 @@ def _add_file(writer, item: Item, subdir: str) -> None:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))
             chunks: Iterable[bytes]
-            if item.rewrite_from is None:
-                chunks = _blocks(fh, entry.size)
-            else:
+            digest = hashlib.sha256() if item.verify else None
+            if item.rewrite_from is not None:
                 chunks = [_rewritten(item, item.rewrite_from, fh.read(), subdir)]
+            elif digest is not None:
+                chunks = _hashed(_blocks(fh, entry.size), digest)
+            else:
+                chunks = _blocks(fh, entry.size)
             writer.add_file(entry.path, entry.mode, entry.size, chunks)
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))
+            if digest is not None and digest.hexdigest() != entry.sha256:
+                mismatched.append(entry.path)
     except SizeChangedError:
         raise FileChangedError(_changed(item)) from None
     except OSError as exc:
         if exc.filename is None:
             raise
         raise EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}.") from exc
+
+
+def _hashed(blocks: Iterator[bytes], digest) -> Iterator[bytes]:
+    for block in blocks:
+        digest.update(block)
+        yield block
 
 
 def _blocks(fh, size: int) -> Iterator[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,11 +41,14 @@ class Pristine:
 
 @dataclass
 class PackageFiles:
-    """One installed package: its files and, when cached, their pristine copies."""
+    """One installed package: its files, what conda recorded of them and, when cached,
+    their pristine copies. conda's record itself is not kept: it is large."""
 
-    record: PackageRecord
+    name: str
+    summary: dict[str, Any] = field(default_factory=dict)
     record_paths: list[str] = field(default_factory=list)
     prefix_modes: dict[str, str] = field(default_factory=dict)
+    recorded: dict[str, tuple[str, int]] = field(default_factory=dict)
     pristine: dict[str, Pristine] = field(default_factory=dict)
 
     @property
@@ -76,7 +80,7 @@ def package_files(prefix: str, records: list) -> list[PackageFiles]:
     site_packages = _compat.site_packages_short_path(records)
     result = []
     for rec in records:
-        pkg = PackageFiles(record=rec)
+        pkg = PackageFiles(name=rec.name)
         noarch_python = rec.noarch == NoarchType.python
         paths = rec.paths_data.paths if rec.paths_data else ()
         where = {p.path: installed_path(p.path, noarch_python, site_packages) for p in paths}
@@ -84,10 +88,57 @@ def package_files(prefix: str, records: list) -> list[PackageFiles]:
         pkg.prefix_modes = {
             where[p.path]: _mode_name(p.file_mode) for p in paths if p.prefix_placeholder
         }
+        pkg.recorded = _recorded_hashes(prefix, rec, noarch_python, site_packages)
         if pkg.prefix_modes:
             pkg.pristine = _pristine_copies(rec, site_packages)
+        pkg.summary = _summary(rec, pkg.cached or not pkg.has_prefix_files)
         result.append(pkg)
     return result
+
+
+def _recorded_hashes(
+    prefix: str, rec: PackageRecord, noarch_python: bool, site_packages: str | None
+) -> dict[str, tuple[str, int]]:
+    """sha256 and size that conda recorded for files installed as the package has them.
+
+    Read from the record file itself: conda 24.7's PrefixData keeps ``paths_data`` as
+    plain PathData, without the hashes. Files conda wrote (entry points, pyc) or changed
+    (prefix replacement) are left out: only a file equal to the package's own can be
+    trusted to hold no prefix.
+    """
+    record_file = os.path.join(prefix, "conda-meta", f"{rec.name}-{rec.version}-{rec.build}.json")
+    try:
+        with open(record_file, "rb") as fh:
+            paths = (json.load(fh).get("paths_data") or {}).get("paths") or []
+    except (OSError, ValueError, AttributeError):
+        return {}
+    known = {}
+    for item in paths:
+        package_sha = item.get("sha256")
+        digest = item.get("sha256_in_prefix") or package_sha
+        size = item.get("size_in_bytes")
+        if item.get("prefix_placeholder") or not digest or digest != package_sha:
+            continue
+        if item.get("path_type") == "hardlink" and isinstance(size, int):
+            path = installed_path(item.get("_path", ""), noarch_python, site_packages)
+            known[path] = (digest, size)
+    return known
+
+
+def _summary(rec: PackageRecord, cached: bool) -> dict[str, Any]:
+    """The package as the manifest lists it."""
+    return {
+        "name": rec.name,
+        "version": rec.version,
+        "build": rec.build,
+        "build_number": rec.build_number,
+        "channel": str(rec.channel.canonical_name) if rec.channel else "",
+        "subdir": rec.subdir,
+        "fn": rec.fn,
+        "md5": rec.get("md5", None),
+        "sha256": rec.get("sha256", None),
+        "cached": cached,
+    }
 
 
 def _cache_dir(rec) -> str | None:

@@ -184,3 +184,23 @@ def test_no_limit_warning_without_limiting_binaries(make_env, conda_env, conda_c
     _, err, rc = conda_cli("bundle", "-p", env, "-o", tmp_path / "n.tar")
     assert rc == 0
     assert "Target paths can be at most" not in err
+
+
+def test_package_file_changed_in_place_is_bundled_as_it_is(
+    make_env, conda_env, conda_cli, tmp_path
+):
+    # Files that conda installed unchanged are hashed from conda's record and checked while
+    # they are written; one edited since (same size, so the record looks plausible) must be
+    # noticed and shipped as it now is, not refused and not shipped wrong.
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False, pkgs_dir=tmp_path / "pkgs")
+    header = env / "include" / "foo.h"
+    edited = header.read_bytes().replace(b"foo", b"FOO", 1)
+    assert len(edited) == header.stat().st_size
+    header.unlink()  # a new inode: the package cache keeps the original
+    header.write_bytes(edited)
+    bundle = tmp_path / "edited.tar"
+    _, err, rc = conda_cli("bundle", "-p", env, "-o", bundle)
+    assert rc == 0, err
+    target = tmp_path / "t"
+    conda_cli("unbundle", bundle, "-p", target)
+    assert (target / "include" / "foo.h").read_bytes() == edited

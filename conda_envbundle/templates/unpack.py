@@ -192,7 +192,7 @@ def record_new_place(root, manifest, prefix, hashes):
     body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     manifest[CHECKSUM_KEY] = hashlib.sha256(canonical).hexdigest()
-    sealed = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    sealed = json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n"
     write_atomically(os.path.join(root, MANIFEST), sealed.encode())
 
 
