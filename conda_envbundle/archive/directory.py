@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from ..exceptions import BundleFormatError
-from .tar import DIRECTORY, REGULAR, SYMLINK, Member, SizeChangedError
+from .tar import DIRECTORY, REGULAR, SYMLINK, Member, exactly
 
 
 class DirWriter:
@@ -35,18 +35,12 @@ class DirWriter:
 
     def add_file(self, path: str, mode: int, size: int, chunks: Iterable[bytes]) -> int:
         full = self._path(path)
-        written = 0
         with open(full, "wb") as fh:
-            for chunk in chunks:
-                written += len(chunk)
-                if written > size:
-                    break
+            for chunk in exactly(path, size, chunks):
                 fh.write(chunk)
-        if written != size:
-            raise SizeChangedError(path)
         os.chmod(full, mode)
         os.utime(full, (self.mtime, self.mtime))
-        return written
+        return size
 
     def close(self) -> None:
         """Give every directory the mtime last, deepest first: adding entries changed it."""

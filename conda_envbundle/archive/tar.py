@@ -151,20 +151,26 @@ class TarWriter:
     def add_file(self, path: str, mode: int, size: int, chunks: Iterable[bytes]) -> int:
         """Write one regular file; returns the number of data bytes actually written."""
         self._write(member_header(path, REGULAR, mode=mode, size=size, mtime=self.mtime))
-        written = 0
-        for chunk in chunks:
-            written += len(chunk)
-            if written > size:
-                break
+        for chunk in exactly(path, size, chunks):
             self._write(chunk)
-        if written != size:
-            raise SizeChangedError(path)
         self._write(padding(size))
-        return written
+        return size
 
     def close(self) -> None:
         self._write(END_OF_ARCHIVE)
         self._flush()
+
+
+def exactly(path: str, size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks``, checked to add up to ``size`` bytes: :class:`SizeChangedError` if not."""
+    written = 0
+    for chunk in chunks:
+        written += len(chunk)
+        if written > size:
+            raise SizeChangedError(path)
+        yield chunk
+    if written != size:
+        raise SizeChangedError(path)
 
 
 class SizeChangedError(Exception):

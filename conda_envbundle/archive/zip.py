@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from ..exceptions import BundleFormatError
-from .tar import DIRECTORY, REGULAR, SYMLINK, Member, SizeChangedError
+from .tar import DIRECTORY, REGULAR, SYMLINK, Member, exactly
 
 _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError)
 
@@ -41,16 +41,10 @@ class ZipWriter:
     def add_file(self, path: str, mode: int, size: int, chunks: Iterable[bytes]) -> int:
         info = _info(path, self.mtime, stat.S_IFREG | mode)
         info.compress_type = zipfile.ZIP_DEFLATED
-        written = 0
         with self.zip.open(info, "w", force_zip64=size > 0x7FFFFFFF) as fh:
-            for chunk in chunks:
-                written += len(chunk)
-                if written > size:
-                    break
+            for chunk in exactly(path, size, chunks):
                 fh.write(chunk)
-        if written != size:
-            raise SizeChangedError(path)
-        return written
+        return size
 
     def close(self) -> None:
         self.zip.close()
