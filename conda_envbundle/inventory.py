@@ -42,27 +42,12 @@ class Inventory:
     site_packages: str | None = None
     subdir: str | None = None
     uncached: list[str] = field(default_factory=list)
-    owned: dict[str, list[str]] = field(default_factory=dict)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
     editables: list[str] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)
     mtime: int = 315532800
 
-    @property
-    def limited_by(self) -> tuple[list[str], list[str]]:
-        """What keeps target paths to this environment's path length: binaries shipped as
-        installed (no pristine copy), as (packages, files not installed by conda)."""
-        owners = {path: pkg for pkg, paths in self.owned.items() for path in paths}
-        packages, files = set(), []
-        for item in self.items:
-            rule = item.rewrite_from or item.entry.prefix
-            if rule and rule.mode == BINARY and rule.placeholder == self.prefix:
-                owner = owners.get(item.entry.path)
-                if owner:
-                    packages.add(owner)
-                else:
-                    files.append(item.entry.path)
-        return sorted(packages), files
+    limited_by: tuple[list[str], list[str]] = ([], [])
 
     @property
     def files(self) -> list[FileEntry]:
@@ -121,7 +106,7 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         )
     items = _with_generated(items, prefix, has_conda, generated)
     if options.dest_prefix:
-        _retarget(items, options.dest_prefix, _compat.native_subdir(), options.threads)
+        _retarget(items, prefix, options.dest_prefix, _compat.native_subdir(), options.threads)
     return Inventory(
         prefix=prefix,
         items=items,
@@ -130,12 +115,30 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         subdir=facts.subdir,
         site_packages=facts.site_packages,
         uncached=[pkg.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
-        owned={pkg.name: pkg.record_paths for pkg in pkgs},
+        limited_by=_limited_by(items, prefix, pkgs),
         unrelocated=unrelocated,
         editables=editables,
         missing=missing,
         mtime=facts.mtime,
     )
+
+
+def _limited_by(
+    items: list[Item], prefix: str, pkgs: list[PackageFiles]
+) -> tuple[list[str], list[str]]:
+    """What keeps target paths to this environment's path length: binaries shipped as
+    installed (no pristine copy), as (packages, files not installed by conda)."""
+    owners = {path: pkg.name for pkg in pkgs for path in pkg.record_paths}
+    packages, files = set(), []
+    for item in items:
+        rule = item.rewrite_from or item.entry.prefix
+        if rule and rule.mode == BINARY and rule.placeholder == prefix:
+            owner = owners.get(item.entry.path)
+            if owner:
+                packages.add(owner)
+            else:
+                files.append(item.entry.path)
+    return sorted(packages), files
 
 
 @dataclass
@@ -171,7 +174,7 @@ def _with_generated(
     return sorted(items + extra, key=lambda item: item.entry.path)
 
 
-def _retarget(items: list[Item], dest: str, subdir: str, threads: int) -> None:
+def _retarget(items: list[Item], prefix: str, dest: str, subdir: str, threads: int) -> None:
     """Relocate every rule to ``dest`` now (``--dest-prefix``); the bytes change as shipped."""
 
     def one(ruled: tuple[Item, PrefixRule]) -> None:
@@ -180,7 +183,7 @@ def _retarget(items: list[Item], dest: str, subdir: str, threads: int) -> None:
             item.content = relocated_bytes(item.content, rule, dest, subdir, item.entry.path)
             data = item.content
         else:
-            with open(item.source_file, "rb") as fh:
+            with open(item.source_file(prefix), "rb") as fh:
                 data = relocated_bytes(fh.read(), rule, dest, subdir, item.entry.path)
             item.rewrite_from = rule
         facts = scan.scan_bytes([data], None)
@@ -309,7 +312,7 @@ class _Classifier:
         if known is None or known[1] != st.st_size:
             return None
         entry = FileEntry(relpath, FILE, mode, st.st_size, known[0])
-        return Item(entry, source=full, signature=scan.signature(st), verify=True)
+        return Item(entry, signature=scan.signature(st), verify=True)
 
     def _pristine(self, relpath: str, mode: int) -> Item | None:
         """The package-cache copy of a prefix file, when it is there and intact."""
@@ -317,7 +320,10 @@ class _Classifier:
         pristine = pkg.pristine.get(relpath) if pkg else None
         if pristine is None:
             return None
-        facts = scan.scan_file(pristine.source, None)
+        try:
+            facts = scan.scan_file(pristine.source, None)
+        except OSError:  # the cache changed under us (conda clean, say): use the env's file
+            return None
         if facts.sha256 != pristine.sha256:
             return None
         rule = PrefixRule(pristine.placeholder, pristine.mode)
@@ -334,7 +340,7 @@ class _Classifier:
             entry.prefix, reason = _installed_rule(full, relpath, self.needle, facts, declared)
             if reason:
                 self.unrelocated.append({"path": relpath, "reason": reason})
-        return Item(entry, source=full, signature=facts.signature)
+        return Item(entry, signature=facts.signature)
 
     def record(self, relpath: str, hashes: dict[str, str], site_packages: str | None) -> Item:
         """A conda-meta record true for the bundle: no package-cache paths, shipped hashes."""

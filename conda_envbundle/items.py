@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .manifest import FileEntry, PrefixRule
@@ -11,8 +12,9 @@ from .manifest import FileEntry, PrefixRule
 class Item:
     """One entry to ship.
 
-    Bytes come from ``content`` (generated or sanitised in memory) or the file at
-    ``source``, whose stat ``signature`` was taken when it was hashed. With
+    Bytes come from ``content`` (generated or sanitised in memory), the file at ``source``
+    (a package-cache copy), or else the environment's own file at the entry's path; the
+    file's stat ``signature`` was taken when it was hashed. With
     ``rewrite_from`` set (``--dest-prefix``), the bytes hold that rule's placeholder and
     are relocated to ``entry.prefix.placeholder`` as they are written. With ``verify``
     the sha256 came from conda's record and is checked as the bytes are written.
@@ -21,13 +23,12 @@ class Item:
     entry: FileEntry
     source: str | None = None
     content: bytes | None = None
-    signature: tuple[int, ...] = ()
+    signature: int = 0
     rewrite_from: PrefixRule | None = None
     verify: bool = False
 
-    @property
-    def source_file(self) -> str:
-        """``source``, for an item whose bytes are not held in ``content``."""
-        if self.source is None:
-            raise ValueError(f"{self.entry.path!r} has neither content nor a source file.")
-        return self.source
+    def source_file(self, prefix: str) -> str:
+        """Where the bytes are: ``source``, or the file at the entry's path in ``prefix``."""
+        if self.content is not None:
+            raise ValueError(f"{self.entry.path!r} is held in memory, not in a file.")
+        return self.source or os.path.join(prefix, self.entry.path)

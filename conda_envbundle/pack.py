@@ -178,7 +178,7 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
             elif entry.kind == SYMLINK:
                 writer.add_symlink(entry.path, entry.link_target)
             else:
-                _add_file(writer, item, manifest.subdir, mismatched)
+                _add_file(writer, item, inventory.prefix, manifest.subdir, mismatched)
                 writing.advance(entry.size)
         if mismatched:
             raise RecordMismatch(mismatched)
@@ -203,13 +203,13 @@ class RecordMismatch(Exception):
         self.paths = paths
 
 
-def _add_file(writer, item: Item, subdir: str, mismatched: list[str]) -> None:
+def _add_file(writer, item: Item, prefix: str, subdir: str, mismatched: list[str]) -> None:
     entry = item.entry
     try:
         if item.content is not None:
             writer.add_file(entry.path, entry.mode, entry.size, [item.content])
             return
-        with open(item.source_file, "rb", buffering=0) as fh:
+        with open(item.source_file(prefix), "rb", buffering=0) as fh:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(_changed(item))
             chunks: Iterable[bytes]

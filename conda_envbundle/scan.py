@@ -17,7 +17,7 @@ class FileFacts:
 
     size: int = 0
     sha256: str = ""
-    signature: tuple[int, ...] = ()
+    signature: int = 0
     has_nul: bool = False
     offsets: list[int] = field(default_factory=list)
 
@@ -43,9 +43,10 @@ def scan_bytes(blocks, needle: bytes | None) -> FileFacts:
     return facts
 
 
-def signature(st: os.stat_result) -> tuple[int, ...]:
-    """What changes whenever a file's content changes: size, mtime, ctime, inode."""
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+def signature(st: os.stat_result) -> int:
+    """What changes whenever a file's content changes (size, mtime, ctime, inode), as one
+    int: kept for every file of an environment, so it should be small."""
+    return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
 
 
 def scan_file(path: str, needle: bytes | None) -> FileFacts:

@@ -204,3 +204,19 @@ def test_package_file_changed_in_place_is_bundled_as_it_is(
     target = tmp_path / "t"
     conda_cli("unbundle", bundle, "-p", target)
     assert (target / "include" / "foo.h").read_bytes() == edited
+
+
+def test_missing_pristine_copy_falls_back_to_the_installed_file(
+    make_env, conda_env, conda_cli, tmp_path
+):
+    # One file gone from an otherwise intact package cache: that file is shipped as
+    # installed (with the source path as its placeholder), the others stay pristine.
+    pkgs = tmp_path / "pkgs"
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False, pkgs_dir=pkgs)
+    (next(pkgs.glob("foo-1.2.3-*/")) / "etc" / "foo" / "foo.conf").unlink()
+    bundle = tmp_path / "b.tar"
+    out, err, rc = conda_cli("bundle", "-p", env, "-o", bundle)
+    assert rc == 0, out + err
+    target = tmp_path / "t"
+    conda_cli("unbundle", bundle, "-p", target)
+    assert f"{target}/share/foo" in (target / "etc" / "foo" / "foo.conf").read_text()
