@@ -1,0 +1,97 @@
+"""What the benchmark environments contain, and where their cache lives.
+
+Two profiles: ``full`` (the realistic multi-GB environment of docs/performance.md) and
+``quick`` (a few hundred MB, for iterating on the harness or the product).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+BUILDER_VERSION = 2
+"""Bump when a change to the builder must invalidate cached environments."""
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+CACHE = Path(os.environ.get("ENVBUNDLE_BENCH_CACHE", BENCH_DIR / ".cache"))
+WHEELS_FILE = BENCH_DIR / "wheels.txt"
+CPYTHON = Path(os.environ.get("ENVBUNDLE_BENCH_CPYTHON", "/root/.pyenv/versions/3.11.7"))
+"""The CPython 3.11 installation repackaged as the env's ``python`` (the wheels are cp311)."""
+PY_VERSION = "3.11"
+GLIBC_FLOOR = "2.17"
+"""``__glibc >=`` requirement of the compiled packages that have no tag saying otherwise."""
+
+UNMANAGED_WHEEL = "tabulate==0.10.0"
+"""Installed with the env's own pip after ``conda create``: files conda does not manage."""
+
+QUICK_WHEELS = (
+    "pip",
+    "setuptools",
+    "six",
+    "idna",
+    "packaging",
+    "markupsafe",
+    "jinja2",
+    "pyyaml",
+    "pygments",
+)
+"""The subset of :data:`WHEELS_FILE` used by the quick profile (pure and binary wheels)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One benchmark environment: its wheels, synthetic packages and python flavour."""
+
+    name: str
+    wheels: tuple[str, ...] | None
+    """Project names taken from :data:`WHEELS_FILE`; ``None`` means all of them."""
+    synthetic: int
+    """Number of synthetic prefix-heavy packages."""
+    blob_mib: int
+    """Size of the random section added to each synthetic package's library."""
+    slim_python: bool
+    """Leave the test suite and bytecode out of the python package."""
+    smoke_imports: tuple[str, ...]
+    """Modules the env's python must import (before bundling and after unbundling)."""
+
+    def pins(self) -> list[str]:
+        """The ``name==version`` lines of :data:`WHEELS_FILE` this profile uses."""
+        lines = [line.strip() for line in WHEELS_FILE.read_text().splitlines()]
+        pins = [line for line in lines if line and not line.startswith("#")]
+        if self.wheels is None:
+            return pins
+        return [pin for pin in pins if pin.split("==")[0] in self.wheels]
+
+    def key(self) -> str:
+        """Cache key: builder version, profile parameters and the pinned wheels."""
+        fields = (BUILDER_VERSION, self.synthetic, self.blob_mib, self.slim_python, CPYTHON)
+        text = "\n".join(map(str, (*fields, UNMANAGED_WHEEL, *self.pins())))
+        return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+    @property
+    def directory(self) -> Path:
+        """``bench/.cache/env-<key>``: channel, package cache, conda home and the env."""
+        return CACHE / f"env-{self.key()}"
+
+
+PROFILES = {
+    "full": Profile(
+        "full",
+        None,
+        synthetic=20,
+        blob_mib=4,
+        slim_python=False,
+        smoke_imports=("numpy", "scipy", "pandas", "torch", "sklearn", "pyarrow", "polars", "cv2"),
+    ),
+    "quick": Profile(
+        "quick",
+        QUICK_WHEELS,
+        synthetic=4,
+        blob_mib=1,
+        slim_python=True,
+        smoke_imports=("yaml", "jinja2", "markupsafe"),
+    ),
+}
