@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write(out, ctx, results)
     raw = CACHE / f"results-{profile.name}.json"
     raw.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    for stale in CACHE.glob(f"last-{profile.name}-*.log"):
+        stale.unlink()
     for log in runs.glob("*.log"):
         shutil.copy2(log, CACHE / f"last-{profile.name}-{log.name}")
     shutil.rmtree(runs)
