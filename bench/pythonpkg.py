@@ -9,11 +9,11 @@ compiled (``__pycache__`` with all optimization levels); the slim one drops both
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from tests.support.condapkg import PackageSpec, placeholder_prefix, write_package
+from tests.support.cpython import relocate_elf, replace_text_prefix
 from tests.support.proc import run
 
 from .config import CPYTHON, GLIBC_FLOOR, PY_VERSION
@@ -46,31 +46,6 @@ def _copy_tree(prefix: Path, slim: bool) -> None:
         shutil.copytree(CPYTHON / top, prefix / top, symlinks=True, ignore=_ignore(slim))
 
 
-def _replace_text_prefix(prefix: Path) -> None:
-    """Replace the pyenv prefix by the placeholder in every text file that contains it."""
-    old, new = os.fsencode(CPYTHON), os.fsencode(prefix)
-    for path in prefix.rglob("*"):
-        if path.is_symlink() or not path.is_file():
-            continue
-        data = path.read_bytes()
-        if old in data and b"\0" not in data:
-            path.write_bytes(data.replace(old, new))
-
-
-def _relocate_elf(prefix: Path) -> None:
-    """Strip every ELF file and make its RUNPATH ``$ORIGIN``-relative to ``<prefix>/lib``."""
-    for path in sorted(prefix.rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue
-        with path.open("rb") as f:
-            if f.read(4) != b"\x7fELF":
-                continue
-        run(["strip", "--strip-unneeded", path])
-        if run(["patchelf", "--print-rpath", path]).strip():
-            rel = os.path.relpath(prefix / "lib", path.parent)
-            run(["patchelf", "--set-rpath", "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", path])
-
-
 def _check_staged(prefix: Path) -> str:
     """Fail unless the staged interpreter starts from the placeholder prefix; its version."""
     code = "import sys, ssl, sqlite3, ctypes; print(sys.prefix, sys.version.split()[0])"
@@ -87,8 +62,8 @@ def build_python(build_root: Path, channel: Path, *, slim: bool) -> Path:
     prefix = placeholder_prefix(build_root, "python")
     try:
         _copy_tree(prefix, slim)
-        _replace_text_prefix(prefix)
-        _relocate_elf(prefix)
+        replace_text_prefix(prefix, CPYTHON)
+        relocate_elf(prefix)
         version = _check_staged(prefix)
         spec = PackageSpec("python", version, depends=[f"__glibc >={GLIBC_FLOOR}"])
         return write_package(prefix, spec, channel)

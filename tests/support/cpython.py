@@ -49,9 +49,9 @@ def _copy_tree(prefix: Path) -> None:
     shutil.copy2(CPYTHON / STDLIB / "site-packages" / "README.txt", site_packages)
 
 
-def _replace_text_prefix(prefix: Path) -> None:
-    """Replace the pyenv prefix by the placeholder in every text file that contains it."""
-    old, new = os.fsencode(CPYTHON), os.fsencode(prefix)
+def replace_text_prefix(prefix: Path, source: Path = CPYTHON) -> None:
+    """Replace the pyenv prefix ``source`` by ``prefix`` in every text file holding it."""
+    old, new = os.fsencode(source), os.fsencode(prefix)
     for path in prefix.rglob("*"):
         if path.is_symlink() or not path.is_file():
             continue
@@ -65,7 +65,7 @@ def _is_elf(path: Path) -> bool:
         return f.read(4) == b"\x7fELF"
 
 
-def _relocate_elf(prefix: Path) -> None:
+def relocate_elf(prefix: Path) -> None:
     """Strip every ELF file and make its RUNPATH ``$ORIGIN``-relative to ``<prefix>/lib``."""
     for path in sorted(prefix.rglob("*")):
         if path.is_symlink() or not path.is_file() or not _is_elf(path):
@@ -90,7 +90,7 @@ def build_python(build_root: Path, channel: Path) -> Path:
     """``python`` 3.12.x (linux-64), repackaged from :data:`CPYTHON`."""
     prefix = placeholder_prefix(build_root, "python")
     _copy_tree(prefix)
-    _replace_text_prefix(prefix)
-    _relocate_elf(prefix)
+    replace_text_prefix(prefix)
+    relocate_elf(prefix)
     version = _check_staged(prefix)
     return write_package(prefix, PackageSpec("python", version), channel)
