@@ -19,34 +19,32 @@ from tests.support.envs import CONDA, create_env, pip_install_tool  # noqa: E402
 from tests.support.isolation import conda_env_vars  # noqa: E402
 
 
-def step(title: str, cmd: list) -> None:
+def step(cmd: list, env: dict[str, str]) -> None:
+    """Show a command, then run it (failing the demo if it fails)."""
     print(f"\n$ {' '.join(map(str, cmd))}", flush=True)
-    subprocess.run(cmd, check=True, env=ENV)
+    subprocess.run(cmd, check=True, env=env)
 
 
 def main() -> None:
-    global ENV
     base = Path(tempfile.mkdtemp(prefix="envbundle-demo-"))
-    ENV = conda_env_vars(base)
+    env = conda_env_vars(base)
     print(f"Working in {base}")
     channel = build_channel(default_cache_root())
     source = base / "build-machine" / "envs" / "demo"
     print("Creating a real conda environment (python 3.12, a compiled library, scripts)...")
-    create_env(source, channel, ["python", "foo", "foopy"], ENV)
+    create_env(source, channel, ["python", "foo", "foopy"], env)
     pip_install_tool(source, base / "work")
     bundle = base / "demo.tar.zst"
-    step("bundle", [CONDA, "bundle", "-p", source, "-o", bundle])
+    step([CONDA, "bundle", "-p", source, "-o", bundle], env)
     target = base / "target machine" / "opt" / "démo env"
-    step("unbundle", [CONDA, "unbundle", bundle, "-p", target])
+    step([CONDA, "unbundle", bundle, "-p", target], env)
     clean = ["env", "-i", "PATH=/usr/bin:/bin"]
-    step("run", [*clean, target / "bin" / "foo"])
-    step("run", [*clean, target / "bin" / "python3.12", "-c", "import sys; print(sys.prefix)"])
-    step("run", [*clean, target / "bin" / "foopy"])
-    step("run", [*clean, target / "bin" / "bartool"])
+    step([*clean, target / "bin" / "foo"], env)
+    step([*clean, target / "bin" / "python3.12", "-c", "import sys; print(sys.prefix)"], env)
+    step([*clean, target / "bin" / "foopy"], env)
+    step([*clean, target / "bin" / "bartool"], env)
     print(f"\nThe environment runs at {target!s} with no activation. Demo done.")
 
-
-ENV: dict[str, str] = {}
 
 if __name__ == "__main__":
     main()
