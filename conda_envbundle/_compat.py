@@ -23,6 +23,7 @@ __all__ = [
     "first_writable_envs_dir",
     "forget_prefix_data",
     "is_conda_environment",
+    "link_source",
     "load_records",
     "native_subdir",
     "print_json",
@@ -124,3 +125,12 @@ def progress_bar(description: str):
 
         return ProgressBar(description, enabled=True, json=False)
     return get_progress_bar(description)
+
+
+def link_source(rec) -> str | None:
+    """The package-cache directory a record was linked from, if it says."""
+    link = rec.get("link", None)
+    if link is None:
+        return None
+    # a Link object; newer conda's record dataclasses may leave it a plain dict
+    return link.get("source") if isinstance(link, dict) else link.source

@@ -143,10 +143,7 @@ def _summary(rec: PackageRecord, cached: bool) -> dict[str, Any]:
 
 def _cache_dir(rec) -> str | None:
     candidates = [rec.get("extracted_package_dir", None)]
-    link = rec.get("link", None)
-    if link is not None:
-        # a Link object, or (in newer conda's record dataclasses) possibly a plain dict
-        candidates.append(link.get("source") if isinstance(link, dict) else link.source)
+    candidates.append(_compat.link_source(rec))
     for candidate in candidates:
         if candidate and os.path.isfile(os.path.join(candidate, "info", "index.json")):
             return candidate

@@ -48,5 +48,7 @@ def value(name: str, given: Any) -> Any:
 
     try:
         return getattr(context.plugins, name)
-    except AttributeError:  # conda < 24.3: no plugin settings
+    except AttributeError:
+        # context.plugins was built before this plugin's settings were registered in this
+        # process (the Python API used directly, or plugins disabled): use the default
         return SETTINGS[name][0]
