@@ -46,19 +46,19 @@ def _cache_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_repodata(channel: Path) -> None:
-    """Write ``repodata.json`` for every subdir (both always exist, even when empty)."""
+def write_repodata(channel: Path) -> set[str]:
+    """Write ``<subdir>/repodata.json`` for both subdirs (even empty); return package names.
+
+    Packages are hashed in blocks: the benchmark's channel holds packages of hundreds of MB.
+    """
+    names = set()
     for subdir in SUBDIRS:
+        (channel / subdir).mkdir(parents=True, exist_ok=True)
         records = {}
-        for pkg in sorted((channel / subdir).glob("*.conda")):
-            index = json.loads(_read_index(pkg))
-            data = pkg.read_bytes()
-            records[pkg.name] = {
-                **index,
-                "md5": hashlib.md5(data).hexdigest(),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-            }
+        for package in sorted((channel / subdir).glob("*.conda")):
+            index = _index_json(package)
+            names.add(index["name"])
+            records[package.name] = {**index, **_digests(package)}
         repodata = {
             "info": {"subdir": subdir},
             "packages": {},
@@ -66,23 +66,33 @@ def _write_repodata(channel: Path) -> None:
             "repodata_version": 1,
         }
         (channel / subdir / "repodata.json").write_text(json.dumps(repodata, indent=1))
+    return names
 
 
-def _read_index(pkg: Path) -> str:
-    """Return ``info/index.json`` of a ``.conda`` package."""
-    for tar, member in stream_conda_info(str(pkg)):
+def _index_json(package: Path) -> dict:
+    """``info/index.json`` of a ``.conda`` package."""
+    for tar, member in stream_conda_info(str(package)):
         if member.name == "info/index.json":
-            return tar.extractfile(member).read().decode()
-    raise ValueError(f"{pkg} has no info/index.json")
+            return json.load(tar.extractfile(member))
+    raise ValueError(f"{package} has no info/index.json")
+
+
+def _digests(package: Path) -> dict[str, str | int]:
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    size = 0
+    with package.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest(), "size": size}
 
 
 def _build(work: Path, channel: Path) -> None:
     """Build every package into ``channel`` (staging payloads under ``work``)."""
     for builder in (*BUILDERS, cpython.build_python):
         builder(work, channel)
-    for subdir in SUBDIRS:
-        (channel / subdir).mkdir(parents=True, exist_ok=True)
-    _write_repodata(channel)
+    write_repodata(channel)
 
 
 @contextmanager
