@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _compat, progress, scan, standalone
-from .exceptions import EditableInstallError, MissingFilesError, UnsafeLinkError
+from .exceptions import EditableInstallError, EnvBundleError, MissingFilesError, UnsafeLinkError
 from .items import Item
 from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
 from .packages import PackageFiles, package_files
@@ -78,7 +78,8 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     _compat.forget_prefix_data(prefix)
     editable_paths = _editable_installs(prefix)
     editables = sorted(editable_paths)
-    missing = _missing_files(prefix, pkgs)
+    walked = list(_walk(prefix))
+    missing = _missing_files(prefix, pkgs, {path for path, _ in walked})
     if editables and not options.ignore_editable:
         _refuse_editables(editables)
     left_out = {path for paths in editable_paths.values() for path in paths}
@@ -87,10 +88,11 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     owned = {path for pkg in pkgs for path in pkg.record_paths}
     has_conda = any(pkg.name == "conda" for pkg in pkgs)
     generated = [p for p in standalone.generated_paths(has_conda) if p not in owned]
+    generated_set = set(generated)
     paths = sorted(
         p
-        for p in _walk(prefix)
-        if p[0] not in generated
+        for p in walked
+        if p[0] not in generated_set
         and not _under(p[0], left_out)
         and (_wanted(p[0], options.filters) or p[1] == DIR)
     )
@@ -179,9 +181,10 @@ def _retarget(items: list[Item], prefix: str, dest: str, subdir: str, threads: i
 
     def one(ruled: tuple[Item, PrefixRule]) -> None:
         item, rule = ruled
-        if item.content is not None:
-            item.content = relocated_bytes(item.content, rule, dest, subdir, item.entry.path)
-            data = item.content
+        content = item.content
+        if content is not None:
+            data = relocated_bytes(content, rule, dest, subdir, item.entry.path)
+            item.content = data
         else:
             with open(item.source_file(prefix), "rb") as fh:
                 data = relocated_bytes(fh.read(), rule, dest, subdir, item.entry.path)
@@ -213,23 +216,36 @@ def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
 
 
 def _walk(prefix: str) -> Iterable[tuple[str, str]]:
-    """Yield ``(relative path, kind)`` for everything under ``prefix``."""
-    for root, dirs, files in os.walk(prefix):
-        rel_root = os.path.relpath(root, prefix).replace(os.sep, "/")
-        rel_root = "" if rel_root == "." else rel_root + "/"
-        if not rel_root:
-            dirs[:] = [d for d in dirs if d not in SKIPPED_TOP_LEVEL]
-        if rel_root + "envbundle" == MANIFEST_DIR:
-            dirs[:] = [d for d in dirs if d != "envbundle"]
-        names = [(d, DIR) for d in dirs] + [(f, FILE) for f in files]
-        for name, kind in names:
-            full = os.path.join(root, name)
-            if os.path.islink(full):
-                kind = SYMLINK
-            elif kind == FILE and not stat.S_ISREG(os.lstat(full).st_mode):
-                continue
-            yield rel_root + name, kind
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+    """Yield ``(relative path, kind)`` for everything under ``prefix``, symlinks unfollowed.
+
+    The kinds come from the directory listing itself: one ``lstat`` per entry is
+    taken later, where its result is used.
+    """
+    pending = [("", prefix)]
+    while pending:
+        rel_root, root = pending.pop()
+        try:
+            with os.scandir(root) as listing:
+                found = [(entry.name, entry.path, _kind(entry)) for entry in listing]
+        except OSError as exc:
+            raise EnvBundleError(f"Cannot read {root}: {exc.strerror}.") from exc
+        for name, full, kind in found:
+            relpath = rel_root + name
+            if kind == DIR:
+                if (not rel_root and name in SKIPPED_TOP_LEVEL) or relpath == MANIFEST_DIR:
+                    continue
+                pending.append((relpath + "/", full))
+            if kind is not None:
+                yield relpath, kind
+
+
+def _kind(entry: os.DirEntry) -> str | None:
+    """SYMLINK, DIR or FILE; None for what a bundle cannot hold (sockets, devices, fifos)."""
+    if entry.is_symlink():
+        return SYMLINK
+    if entry.is_dir(follow_symlinks=False):
+        return DIR
+    return FILE if entry.is_file(follow_symlinks=False) else None
 
 
 def _classify(
@@ -241,27 +257,38 @@ def _classify(
     reading: progress.Progress = progress.SILENT,
     distrust: frozenset[str] | None = frozenset(),
 ) -> tuple[list[Item], list[dict[str, str]]]:
-    """Decide every entry; records last, so they can describe the bytes actually shipped."""
-    classifier = _Classifier(prefix, pkgs, distrust)
-    records = [p for p in paths if p[1] == FILE and is_record_path(p[0])]
-    record_set = set(records)
-    others = [p for p in paths if p not in record_set]
+    """Decide every entry; records last, so they can describe the bytes actually shipped.
 
-    def batch(chunk: list[tuple[str, str]]) -> list[Item]:
-        done = [classifier.item(path_kind) for path_kind in chunk]
-        reading.advance(len(chunk))
+    Most entries are decided from their ``lstat`` and conda's records, in this thread;
+    only files whose bytes must be read now go to the pool (threads contending for the
+    GIL on cheap work are slower than one).
+    """
+    classifier = _Classifier(prefix, pkgs, distrust)
+    is_record = [kind == FILE and is_record_path(path) for path, kind in paths]
+    found = [
+        None if record else classifier.quick(p) for p, record in zip(paths, is_record, strict=True)
+    ]
+    to_read = [i for i, item in enumerate(found) if item is None and not is_record[i]]
+    reading.advance(len(paths) - len(to_read))
+
+    def batch(indexes: list[int]) -> list[Item]:
+        done = [classifier.read(paths[index][0]) for index in indexes]
+        reading.advance(len(indexes))
         return done
 
     # Batches, not one task per file: a future per file costs more than most files.
-    chunks = [others[i : i + _BATCH] for i in range(0, len(others), _BATCH)]
+    chunks = [to_read[i : i + _BATCH] for i in range(0, len(to_read), _BATCH)]
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        found = [item for done in pool.map(batch, chunks) for item in done]
-    items = dict(zip(others, found, strict=True))
-    hashes = {i.entry.path: i.entry.file_sha256 for i in items.values() if i.entry.kind == FILE}
-    for path in records:
-        items[path] = classifier.record(path[0], hashes, site_packages)
+        for indexes, done in zip(chunks, pool.map(batch, chunks), strict=True):
+            for index, item in zip(indexes, done, strict=True):
+                found[index] = item
+    hashes = {i.entry.path: i.entry.file_sha256 for i in found if i and i.entry.kind == FILE}
+    for index, record in enumerate(is_record):
+        if record:
+            found[index] = classifier.record(paths[index][0], hashes, site_packages)
     classifier.refuse_bad_links()
-    return [items[p] for p in paths], sorted(classifier.unrelocated, key=lambda u: u["path"])
+    items = [item for item in found if item is not None]
+    return items, sorted(classifier.unrelocated, key=lambda u: u["path"])
 
 
 _BATCH = 256
@@ -281,7 +308,8 @@ class _Classifier:
         self.bad_links: list[str] = []
         self.unrelocated: list[dict[str, str]] = []
 
-    def item(self, path_kind: tuple[str, str]) -> Item:
+    def quick(self, path_kind: tuple[str, str]) -> Item | None:
+        """The entry, when it is decided without reading its bytes now; else None."""
         relpath, kind = path_kind
         full = os.path.join(self.prefix, relpath)
         st = os.lstat(full)
@@ -293,13 +321,18 @@ class _Classifier:
             if target is None:
                 self.bad_links.append(relpath)
             return Item(FileEntry(relpath, SYMLINK, target=target or "."))
-        return (
-            self._pristine(relpath, mode)
-            or self._as_recorded(relpath, full, mode, st)
-            or self._installed(relpath, full, mode)
-        )
+        pkg = self.owners.get(relpath)
+        if pkg is not None and relpath in pkg.pristine:
+            return None
+        return self._as_recorded(relpath, mode, st)
 
-    def _as_recorded(self, relpath: str, full: str, mode: int, st: os.stat_result) -> Item | None:
+    def read(self, relpath: str) -> Item:
+        """A file decided by reading it: its pristine copy, else the installed file."""
+        full = os.path.join(self.prefix, relpath)
+        mode = stat.S_IMODE(os.lstat(full).st_mode) & 0o1777
+        return self._pristine(relpath, mode) or self._installed(relpath, full, mode)
+
+    def _as_recorded(self, relpath: str, mode: int, st: os.stat_result) -> Item | None:
         """A file that conda installed unchanged from its package, by conda's own record.
 
         Its bytes are read once, while they are written into the bundle, and checked
@@ -359,7 +392,7 @@ class _Classifier:
         entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
         if facts.offsets:
             entry.prefix = PrefixRule(self.prefix, TEXT)
-        return Item(entry, content=content)
+        return Item.in_memory(entry, content)
 
     def refuse_bad_links(self) -> None:
         if self.bad_links:
@@ -457,10 +490,18 @@ def _site_packages_dirs(prefix: str) -> Iterable[str]:
         yield windows_site
 
 
-def _missing_files(prefix: str, pkgs: list[PackageFiles]) -> dict[str, list[str]]:
-    """Files that conda records as installed but that are not there, by package."""
+def _missing_files(prefix: str, pkgs: list[PackageFiles], walked: set[str]) -> dict[str, list[str]]:
+    """Files that conda records as installed but that are not there, by package.
+
+    ``walked`` holds what the walk found; a path it did not reach may still be there
+    through a symlinked directory.
+    """
     missing = {
-        pkg.name: [p for p in pkg.record_paths if not os.path.lexists(os.path.join(prefix, p))]
+        pkg.name: [
+            p
+            for p in pkg.record_paths
+            if p not in walked and not os.path.lexists(os.path.join(prefix, p))
+        ]
         for pkg in pkgs
     }
     return {name: paths for name, paths in sorted(missing.items()) if paths}

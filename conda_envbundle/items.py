@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import zstandard
+
 from .manifest import FileEntry, PrefixRule
 
 
@@ -12,7 +14,8 @@ from .manifest import FileEntry, PrefixRule
 class Item:
     """One entry to ship.
 
-    Bytes come from ``content`` (generated or sanitised in memory), the file at ``source``
+    Bytes come from ``content`` (generated or sanitised in memory, kept compressed:
+    conda's records of large packages run to megabytes each), the file at ``source``
     (a package-cache copy), or else the environment's own file at the entry's path; the
     file's stat ``signature`` was taken when it was hashed. With
     ``rewrite_from`` set (``--dest-prefix``), the bytes hold that rule's placeholder and
@@ -22,13 +25,27 @@ class Item:
 
     entry: FileEntry
     source: str | None = None
-    content: bytes | None = None
+    packed: bytes | None = None
     signature: int = 0
     rewrite_from: PrefixRule | None = None
     verify: bool = False
 
+    @classmethod
+    def in_memory(cls, entry: FileEntry, content: bytes) -> Item:
+        """An entry whose bytes are ``content``."""
+        return cls(entry, packed=zstandard.compress(content, 1))
+
+    @property
+    def content(self) -> bytes | None:
+        """The bytes of an in-memory entry; None for an entry read from a file."""
+        return None if self.packed is None else zstandard.decompress(self.packed)
+
+    @content.setter
+    def content(self, content: bytes) -> None:
+        self.packed = zstandard.compress(content, 1)
+
     def source_file(self, prefix: str) -> str:
         """Where the bytes are: ``source``, or the file at the entry's path in ``prefix``."""
-        if self.content is not None:
+        if self.packed is not None:
             raise ValueError(f"{self.entry.path!r} is held in memory, not in a file.")
         return self.source or os.path.join(prefix, self.entry.path)

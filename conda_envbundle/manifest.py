@@ -11,6 +11,7 @@ import hashlib
 import json
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +113,11 @@ class Manifest:
         return sum(f.size for f in self.files if f.kind == FILE)
 
     def to_bytes(self) -> bytes:
-        data = {
+        return b"".join(self.to_pieces())
+
+    def to_pieces(self) -> list[bytes]:
+        """The sealed manifest JSON in pieces, so that no single copy of it is held twice."""
+        head = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "created_by": {"tool": self.tool_version, "conda": self.conda_version},
@@ -123,10 +128,9 @@ class Manifest:
             "platform": {"subdir": self.subdir, **self.requirements},
             "prefix_limit": self.prefix_limit,
             "packages": self.packages,
-            "files": [f.to_json() for f in self.files],
             "unrelocated": self.unrelocated,
         }
-        return dump(data)
+        return sealed_pieces(head, _list_pieces(self.files, FileEntry.to_json))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
@@ -163,18 +167,69 @@ class Manifest:
         return manifest
 
 
+_JSON_CHUNK = 2048
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _list_pieces(items: list[Any], to_json: Callable[[Any], Any]) -> list[bytes]:
+    """``_compact(items)`` in pieces, encoding a chunk at a time: a manifest lists every
+    file, and its entries as JSON objects all at once take several times its size."""
+    pieces = [b"["]
+    for start in range(0, len(items), _JSON_CHUNK):
+        chunk = _compact([to_json(item) for item in items[start : start + _JSON_CHUNK]])
+        pieces.append((b"," if start else b"") + chunk[1:-1])
+    pieces.append(b"]")
+    return pieces
+
+
+def _object_pieces(data: dict[str, Any], files: list[bytes]) -> list[bytes]:
+    """``_compact(data)`` with the key ``files`` given as already encoded pieces."""
+    pieces = [b"{"]
+    for index, key in enumerate(sorted({*data, "files"})):
+        pieces.append((b"," if index else b"") + _compact(key) + b":")
+        if key == "files":
+            pieces += files
+        else:
+            pieces.append(_compact(data[key]))
+    pieces.append(b"}")
+    return pieces
+
+
+def sealed_pieces(head: dict[str, Any], files: list[bytes]) -> list[bytes]:
+    """The manifest as a bundle carries it, sealed with :data:`CHECKSUM_KEY`: the same
+    bytes as compact, key-sorted ``json.dumps`` of the whole, in pieces."""
+    digest = hashlib.sha256()
+    for piece in _object_pieces(head, files):
+        digest.update(piece)
+    sealed = _object_pieces({**head, CHECKSUM_KEY: digest.hexdigest()}, files)
+    sealed.append(b"\n")
+    return sealed
+
+
 def dump(data: dict[str, Any]) -> bytes:
-    """Manifest data as the JSON bytes a bundle carries, sealed with :data:`CHECKSUM_KEY`."""
-    sealed = {**data, CHECKSUM_KEY: _checksum(data)}
-    # compact: json's C encoder serves only unindented output, and manifests list every file
-    return json.dumps(sealed, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    """Manifest data (files as JSON objects) as the sealed JSON bytes a bundle carries."""
+    files = data.get("files")
+    if not isinstance(files, list):
+        return _compact({**data, CHECKSUM_KEY: _checksum(data)}) + b"\n"
+    head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
+    return b"".join(sealed_pieces(head, _list_pieces(files, lambda item: item)))
 
 
 def _checksum(data: dict[str, Any]) -> str:
     """sha256 of ``data`` as compact, key-sorted JSON, leaving out the checksum key."""
-    body = {k: v for k, v in data.items() if k != CHECKSUM_KEY}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
+    files = data.get("files")
+    if not isinstance(files, list):
+        return hashlib.sha256(
+            _compact({**head, "files": files} if "files" in data else head)
+        ).hexdigest()
+    digest = hashlib.sha256()
+    for piece in _object_pieces(head, _list_pieces(files, lambda item: item)):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def _verify_checksum(data: dict[str, Any]) -> None:

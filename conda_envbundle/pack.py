@@ -13,19 +13,16 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from . import progress
 from .archive import installer, open_writer
 from .archive.tar import SizeChangedError
-from .exceptions import EnvBundleError, FileChangedError
+from .exceptions import FileChangedError
 from .inventory import Inventory
-from .items import Item
-from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
-from .relocate import relocated_bytes
-from .scan import signature
+from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
+from .readahead import ReadAhead, changed
 
 BLOCK_SIZE = 1 << 20
 
@@ -167,32 +164,25 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
         open_writer(
             out, options.fmt, mtime=inventory.mtime, level=options.level, threads=options.threads
         ) as writer,
+        ReadAhead(inventory.items, inventory.prefix, manifest.subdir) as entries,
     ):
-        body = manifest.to_bytes()
-        writer.add_file(MANIFEST_PATH, 0o644, len(body), [body])
-        mismatched: list[str] = []
-        for item in inventory.items:
+        pieces = manifest.to_pieces()
+        writer.add_file(MANIFEST_PATH, 0o644, sum(map(len, pieces)), pieces)
+        del pieces
+        for item, chunks in entries:
             entry = item.entry
             if entry.kind == DIR:
                 writer.add_dir(entry.path, entry.mode)
             elif entry.kind == SYMLINK:
                 writer.add_symlink(entry.path, entry.link_target)
-            else:
-                _add_file(writer, item, inventory.prefix, manifest.subdir, mismatched)
+            elif chunks is not None:
+                try:
+                    writer.add_file(entry.path, entry.mode, entry.size, chunks)
+                except SizeChangedError:
+                    raise FileChangedError(changed(item)) from None
                 writing.advance(entry.size)
-        if mismatched:
-            raise RecordMismatch(mismatched)
-
-
-def _rewritten(item: Item, rule: PrefixRule, data: bytes, subdir: str) -> bytes:
-    """The file relocated at bundle time (``--dest-prefix``), as the inventory hashed it.
-
-    ``rule`` is the item's ``rewrite_from``; the item's own rule holds the destination.
-    """
-    dest = item.entry.prefix
-    if dest is None:
-        raise ValueError(f"{item.entry.path!r} is rewritten at bundle time but has no rule.")
-    return relocated_bytes(data, rule, dest.placeholder, subdir, item.entry.path)
+        if entries.mismatched:
+            raise RecordMismatch(entries.mismatched)
 
 
 class RecordMismatch(Exception):
@@ -201,60 +191,6 @@ class RecordMismatch(Exception):
     def __init__(self, paths: list[str]) -> None:
         super().__init__(", ".join(paths))
         self.paths = paths
-
-
-def _add_file(writer, item: Item, prefix: str, subdir: str, mismatched: list[str]) -> None:
-    entry = item.entry
-    try:
-        if item.content is not None:
-            writer.add_file(entry.path, entry.mode, entry.size, [item.content])
-            return
-        with open(item.source_file(prefix), "rb", buffering=0) as fh:
-            if signature(os.fstat(fh.fileno())) != item.signature:
-                raise FileChangedError(_changed(item))
-            chunks: Iterable[bytes]
-            digest = hashlib.sha256() if item.verify else None
-            if item.rewrite_from is not None:
-                chunks = [_rewritten(item, item.rewrite_from, fh.read(), subdir)]
-            elif digest is not None:
-                chunks = _hashed(_blocks(fh, entry.size), digest)
-            else:
-                chunks = _blocks(fh, entry.size)
-            writer.add_file(entry.path, entry.mode, entry.size, chunks)
-            if signature(os.fstat(fh.fileno())) != item.signature:
-                raise FileChangedError(_changed(item))
-            if digest is not None and digest.hexdigest() != entry.sha256:
-                mismatched.append(entry.path)
-    except SizeChangedError:
-        raise FileChangedError(_changed(item)) from None
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        raise EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}.") from exc
-
-
-def _hashed(blocks: Iterator[bytes], digest) -> Iterator[bytes]:
-    for block in blocks:
-        digest.update(block)
-        yield block
-
-
-def _blocks(fh, size: int) -> Iterator[bytes]:
-    """The file's bytes, one read for small files; one byte more shows growth."""
-    remaining = size + 1
-    while remaining > 0:
-        block = fh.read(min(BLOCK_SIZE, remaining))
-        if not block:
-            return
-        remaining -= len(block)
-        yield block
-
-
-def _changed(item: Item) -> str:
-    return (
-        f"{item.source or item.entry.path} changed while it was being bundled. Stop "
-        "whatever is writing to the environment and run conda bundle again."
-    )
 
 
 def _umask() -> int:

@@ -88,7 +88,10 @@ def package_files(prefix: str, records: list) -> list[PackageFiles]:
         pkg.prefix_modes = {
             where[p.path]: _mode_name(p.file_mode) for p in paths if p.prefix_placeholder
         }
-        pkg.recorded = _recorded_hashes(prefix, rec, noarch_python, site_packages)
+        recorded = _recorded_hashes(prefix, rec, noarch_python, site_packages)
+        # the same path strings as record_paths: an environment has tens of thousands
+        same = {path: path for path in pkg.record_paths}
+        pkg.recorded = {same.get(path, path): known for path, known in recorded.items()}
         if pkg.prefix_modes:
             pkg.pristine = _pristine_copies(rec, site_packages)
         pkg.summary = _summary(rec, pkg.cached or not pkg.has_prefix_files)

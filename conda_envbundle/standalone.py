@@ -68,7 +68,7 @@ def _item(path: str, text: str, mode: int, rule: bool = False) -> Item:
     entry = FileEntry(path, FILE, mode, facts.size, facts.sha256)
     if rule:
         entry.prefix = PrefixRule(GENERATED_PLACEHOLDER, TEXT)
-    return Item(entry, content=content)
+    return Item.in_memory(entry, content)
 
 
 def environment_variables(prefix: str) -> dict[str, str]:

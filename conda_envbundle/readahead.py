@@ -1,0 +1,182 @@
+"""The bytes of every entry, read, hashed and checked in a thread ahead of the writer.
+
+The reader and the writer's compressor both release the GIL while they work, so reading
+and hashing overlap with compression instead of taking turns with it. Entries travel in
+batches (a queue operation per file would cost more than most files take to read), and
+at most :data:`DEPTH` batches of about :data:`BATCH_BYTES` are held at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Iterator
+
+from .exceptions import EnvBundleError, FileChangedError
+from .items import Item
+from .manifest import FILE, PrefixRule
+from .relocate import relocated_bytes
+from .scan import signature
+
+BLOCK_SIZE = 1 << 20
+BATCH_BYTES = 1 << 20
+BATCH_ENTRIES = 512
+DEPTH = 4
+
+# (item, a block of its bytes, whether it is the item's last block)
+_Piece = tuple[Item, bytes, bool]
+_Message = list[_Piece] | BaseException | None
+
+
+class ReadAhead:
+    """Iterate as ``(item, chunks)``: chunks are None for directories and symlinks, else
+    an iterator over the file's bytes that must be consumed before the next item.
+
+    Files whose bytes differ from the sha256 conda recorded (``item.verify``) are listed
+    in ``mismatched`` once iteration has finished.
+    """
+
+    def __init__(self, items: list[Item], prefix: str, subdir: str) -> None:
+        self.items = items
+        self.prefix = prefix
+        self.subdir = subdir
+        self.mismatched: list[str] = []
+        self._queue: queue.Queue[_Message] = queue.Queue(DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="envbundle-read", daemon=True)
+
+    def __enter__(self) -> ReadAhead:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[tuple[Item, Iterator[bytes] | None]]:
+        pieces = self._pieces()
+        for item, block, last in pieces:
+            if item.entry.kind != FILE:
+                yield item, None
+            else:
+                yield item, _chunks(block, last, pieces)
+
+    def _pieces(self) -> Iterator[_Piece]:
+        while True:
+            message = self._queue.get()
+            if message is None:
+                return
+            if isinstance(message, BaseException):
+                raise message
+            yield from message
+
+    # -- the reader thread -----------------------------------------------------------
+
+    def _produce(self) -> None:
+        try:
+            batch: list[_Piece] = []
+            size = 0
+            for item in self.items:
+                for piece in self._item_pieces(item):
+                    batch.append(piece)
+                    size += len(piece[1])
+                    if size >= BATCH_BYTES or len(batch) >= BATCH_ENTRIES:
+                        self._put(batch)
+                        batch, size = [], 0
+            self._put(batch)
+            self._put(None)
+        except _Stopped:
+            return
+        except BaseException as exc:  # handed to the writer, which raises it in its place
+            self._put_quietly(exc)
+
+    def _put(self, message: _Message) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                self._queue.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _put_quietly(self, message: _Message) -> None:
+        with contextlib.suppress(_Stopped):
+            self._put(message)
+
+    def _item_pieces(self, item: Item) -> Iterator[_Piece]:
+        if item.entry.kind != FILE:
+            yield item, b"", True
+            return
+        content = item.content
+        if content is not None:
+            yield item, content, True
+            return
+        try:
+            yield from self._file_pieces(item)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}.") from exc
+
+    def _file_pieces(self, item: Item) -> Iterator[_Piece]:
+        entry = item.entry
+        with open(item.source_file(self.prefix), "rb", buffering=0) as fh:
+            if signature(os.fstat(fh.fileno())) != item.signature:
+                raise FileChangedError(changed(item))
+            if item.rewrite_from is not None:
+                yield item, self._rewritten(item, item.rewrite_from, fh.read()), False
+            else:
+                digest = hashlib.sha256() if item.verify else None
+                remaining = entry.size + 1  # one byte more shows that the file grew
+                while remaining > 0:
+                    block = fh.read(min(BLOCK_SIZE, remaining))
+                    if not block:
+                        break
+                    remaining -= len(block)
+                    if digest is not None:
+                        digest.update(block)
+                    yield item, block, False
+                if digest is not None and digest.hexdigest() != entry.sha256:
+                    self.mismatched.append(entry.path)
+            if signature(os.fstat(fh.fileno())) != item.signature:
+                raise FileChangedError(changed(item))
+        yield item, b"", True
+
+    def _rewritten(self, item: Item, rule: PrefixRule, data: bytes) -> bytes:
+        """The file relocated at bundle time (``--dest-prefix``), as the inventory hashed it.
+
+        ``rule`` is the item's ``rewrite_from``; the item's own rule holds the destination.
+        """
+        dest = item.entry.prefix
+        if dest is None:
+            raise ValueError(f"{item.entry.path!r} is rewritten at bundle time but has no rule.")
+        return relocated_bytes(data, rule, dest.placeholder, self.subdir, item.entry.path)
+
+
+class _Stopped(Exception):
+    """The writer stopped early: the reader stops too."""
+
+
+def _chunks(block: bytes, last: bool, pieces: Iterator[_Piece]) -> Iterator[bytes]:
+    """One file's blocks, taken from the shared stream of pieces."""
+    if block:
+        yield block
+    while not last:
+        _, block, last = next(pieces)
+        if block:
+            yield block
+
+
+def changed(item: Item) -> str:
+    """The message for a file that changed while it was being bundled."""
+    return (
+        f"{item.source or item.entry.path} changed while it was being bundled. Stop "
+        "whatever is writing to the environment and run conda bundle again."
+    )
