@@ -19,9 +19,9 @@ from .exceptions import BundleFormatError, ChecksumMismatchError, TargetWriteErr
 from .manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest, link_stays_inside
 from .manifest import SYMLINK as SYMLINK_KIND
 from .progress import SILENT, Progress
+from .writers import OPEN_FLAGS, SMALL_FILE, FileWriters
 
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 _SETID_BITS = 0o6000
 
 # The largest manifest we parse (it is held in memory): about a million files.
@@ -103,16 +103,18 @@ def extract_members(
 ) -> None:
     """Create every manifest entry under ``root`` from the remaining members, in order."""
     made = {root}  # directories that exist: a makedirs per file would cost a syscall each
-    for entry in _matched(reader, members, manifest):
-        full = os.path.join(root, entry.path)
-        try:
-            _place(reader, entry, full, made)
-        except OSError as exc:
-            raise TargetWriteError(
-                f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix "
-                f"the permissions of {os.path.dirname(root)}, then try again."
-            ) from exc
-        extracting.advance(entry.size)
+    full = root
+    try:
+        with FileWriters() as writers:
+            for entry in _matched(reader, members, manifest):
+                full = os.path.join(root, entry.path)
+                _place(reader, entry, full, made, writers)
+                extracting.advance(entry.size)
+    except OSError as exc:
+        raise TargetWriteError(
+            f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix "
+            f"the permissions of {os.path.dirname(root)}, then try again."
+        ) from exc
 
 
 def verify_members(reader: Any, members: Iterator[Any], manifest: Manifest) -> None:
@@ -208,7 +210,7 @@ def _check_parents(path: str, links: set[str], clean: set[str]) -> None:
         clean.add(first)
 
 
-def _place(reader: Any, entry: FileEntry, full: str, made: set[str]) -> None:
+def _place(reader: Any, entry: FileEntry, full: str, made: set[str], writers: FileWriters) -> None:
     if entry.kind == DIR:
         os.makedirs(full, mode=0o700, exist_ok=True)
         made.add(full)
@@ -220,7 +222,10 @@ def _place(reader: Any, entry: FileEntry, full: str, made: set[str]) -> None:
     if entry.kind == SYMLINK_KIND:
         os.symlink(entry.link_target, full)
         return
-    fd = os.open(full, _OPEN_FLAGS, 0o600)
+    if entry.size <= SMALL_FILE:
+        writers.write(full, b"".join(_verified_data(reader, entry)))
+        return
+    fd = os.open(full, OPEN_FLAGS, 0o600)
     with os.fdopen(fd, "wb", buffering=0) as fh:
         for chunk in _verified_data(reader, entry):
             fh.write(chunk)

@@ -3,19 +3,17 @@
 The reader and the writer's compressor both release the GIL while they work, so reading
 and hashing overlap with compression instead of taking turns with it. Entries travel in
 batches (a queue operation per file would cost more than most files take to read), and
-at most :data:`DEPTH` batches of about :data:`BATCH_BYTES` are held at a time.
+at most :data:`DEPTH` batches of about :data:`BATCH_BYTES` wait at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import queue
-import threading
 from collections.abc import Iterator
 
 from .exceptions import EnvBundleError, FileChangedError
+from .feed import Feed
 from .items import Item
 from .manifest import FILE, PrefixRule
 from .relocate import relocated_bytes
@@ -28,7 +26,6 @@ DEPTH = 4
 
 # (item, a block of its bytes, whether it is the item's last block)
 _Piece = tuple[Item, bytes, bool]
-_Message = list[_Piece] | BaseException | None
 
 
 class ReadAhead:
@@ -44,71 +41,36 @@ class ReadAhead:
         self.prefix = prefix
         self.subdir = subdir
         self.mismatched: list[str] = []
-        self._queue: queue.Queue[_Message] = queue.Queue(DEPTH)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="envbundle-read", daemon=True)
+        self._feed = Feed(self._batches, DEPTH, "envbundle-read")
 
     def __enter__(self) -> ReadAhead:
-        self._thread.start()
+        self._feed.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.1)
-        self._thread.join()
+        self._feed.close()
 
     def __iter__(self) -> Iterator[tuple[Item, Iterator[bytes] | None]]:
-        pieces = self._pieces()
+        pieces = (piece for batch in self._feed for piece in batch)
         for item, block, last in pieces:
             if item.entry.kind != FILE:
                 yield item, None
             else:
                 yield item, _chunks(block, last, pieces)
 
-    def _pieces(self) -> Iterator[_Piece]:
-        while True:
-            message = self._queue.get()
-            if message is None:
-                return
-            if isinstance(message, BaseException):
-                raise message
-            yield from message
-
     # -- the reader thread -----------------------------------------------------------
 
-    def _produce(self) -> None:
-        try:
-            batch: list[_Piece] = []
-            size = 0
-            for item in self.items:
-                for piece in self._item_pieces(item):
-                    batch.append(piece)
-                    size += len(piece[1])
-                    if size >= BATCH_BYTES or len(batch) >= BATCH_ENTRIES:
-                        self._put(batch)
-                        batch, size = [], 0
-            self._put(batch)
-            self._put(None)
-        except _Stopped:
-            return
-        except BaseException as exc:  # handed to the writer, which raises it in its place
-            self._put_quietly(exc)
-
-    def _put(self, message: _Message) -> None:
-        while True:
-            if self._stop.is_set():
-                raise _Stopped
-            try:
-                self._queue.put(message, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _put_quietly(self, message: _Message) -> None:
-        with contextlib.suppress(_Stopped):
-            self._put(message)
+    def _batches(self) -> Iterator[list[_Piece]]:
+        batch: list[_Piece] = []
+        size = 0
+        for item in self.items:
+            for piece in self._item_pieces(item):
+                batch.append(piece)
+                size += len(piece[1])
+                if size >= BATCH_BYTES or len(batch) >= BATCH_ENTRIES:
+                    yield batch
+                    batch, size = [], 0
+        yield batch
 
     def _item_pieces(self, item: Item) -> Iterator[_Piece]:
         if item.entry.kind != FILE:
@@ -158,10 +120,6 @@ class ReadAhead:
         if dest is None:
             raise ValueError(f"{item.entry.path!r} is rewritten at bundle time but has no rule.")
         return relocated_bytes(data, rule, dest.placeholder, self.subdir, item.entry.path)
-
-
-class _Stopped(Exception):
-    """The writer stopped early: the reader stops too."""
 
 
 def _chunks(block: bytes, last: bool, pieces: Iterator[_Piece]) -> Iterator[bytes]:

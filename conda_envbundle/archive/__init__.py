@@ -17,6 +17,7 @@ from ..exceptions import BundleFormatError, EnvBundleError
 from . import installer
 from .codecs import CODECS, compressing, decompressing
 from .directory import DirReader, DirWriter
+from .prefetch import Prefetched
 from .tar import BLOCK, TarReader, TarWriter
 from .zip import ZipReader, ZipWriter
 
@@ -132,7 +133,7 @@ def open_reader(source: BinaryIO | str, first_member: str) -> Iterator:
         return
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(_open_file(source)) if isinstance(source, str) else source
-        yield _reader_for(source, stream)
+        yield _reader_for(source, stream, stack)
 
 
 def _open_file(path: str) -> BinaryIO:
@@ -144,7 +145,7 @@ def _open_file(path: str) -> BinaryIO:
         raise BundleFormatError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
-def _reader_for(source: BinaryIO | str, stream: BinaryIO):
+def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.ExitStack):
     head = stream.read(BLOCK)
     payload = installer.skip_header(head, stream)
     if payload is not None:
@@ -157,7 +158,7 @@ def _reader_for(source: BinaryIO | str, stream: BinaryIO):
     # the codecs read from any object with read(); their stubs want an IO[bytes]
     plain = decompressing(head, prefixed)  # type: ignore[arg-type]
     if plain is not None:
-        return TarReader(plain)
+        return TarReader(stack.enter_context(Prefetched(plain)))
     if len(head) == BLOCK and head[257:262] == b"ustar":
         return TarReader(prefixed)
     raise BundleFormatError(
