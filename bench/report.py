@@ -233,7 +233,10 @@ def render(ctx: Context, results: list[Result]) -> str:
         "same, slower state.",
         "- conda runs through the real CLI (`.venv/bin/conda`, conda 24.7.1 with the plugin), so "
         "its startup is included, with conda's home and package cache isolated under "
-        "bench/.cache (the package cache the env was created from, as on a user's machine).",
+        "bench/.cache (the package cache the env was created from, as on a user's machine). "
+        "That conda is the unmodified conda 24.7.1 vendored by conda-lock 4.0.3 (conda is not "
+        "on PyPI), imported without running conda-lock's own package code, so startup time "
+        "and memory are conda's.",
         "- Wall time: from process start to exit. Peak RSS: the larger of the summed RSS of all "
         "processes of the pipeline (sampled every 50 ms) and the largest single-process "
         "`ru_maxrss` (exact, as GNU `time -f %M`). MB = 10^6 bytes.",

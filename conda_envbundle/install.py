@@ -99,7 +99,7 @@ def _kept_manifest(manifest: Manifest, target: str, hashes: dict[str, str]) -> M
 def _write_kept_manifest(root: str, manifest: Manifest) -> None:
     os.makedirs(os.path.join(root, MANIFEST_DIR), exist_ok=True)
     with open(os.path.join(root, MANIFEST_PATH), "wb") as fh:
-        fh.writelines(manifest.to_pieces())
+        fh.writelines(manifest.to_stream()[1])
 
 
 def _finish_metadata(root: str, manifest: Manifest) -> None:

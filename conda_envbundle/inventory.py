@@ -85,8 +85,9 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     left_out = {path for paths in editable_paths.values() for path in paths}
     if missing and not options.ignore_missing:
         _refuse_missing(missing)
-    owned = {path for pkg in pkgs for path in pkg.record_paths}
     has_conda = any(pkg.name == "conda" for pkg in pkgs)
+    candidates = set(standalone.generated_paths(has_conda))
+    owned = {path for pkg in pkgs for path in pkg.record_paths if path in candidates}
     generated = [p for p in standalone.generated_paths(has_conda) if p not in owned]
     generated_set = set(generated)
     paths = sorted(
@@ -96,6 +97,7 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         and not _under(p[0], left_out)
         and (_wanted(p[0], options.filters) or p[1] == DIR)
     )
+    del walked  # an entry per file: the environment's size should not count twice
     with progress.step("Reading", len(paths), options.show_progress) as reading:
         items, unrelocated = _classify(
             prefix,
@@ -130,17 +132,15 @@ def _limited_by(
 ) -> tuple[list[str], list[str]]:
     """What keeps target paths to this environment's path length: binaries shipped as
     installed (no pristine copy), as (packages, files not installed by conda)."""
-    owners = {path: pkg.name for pkg in pkgs for path in pkg.record_paths}
-    packages, files = set(), []
+    limiting = []
     for item in items:
         rule = item.rewrite_from or item.entry.prefix
         if rule and rule.mode == BINARY and rule.placeholder == prefix:
-            owner = owners.get(item.entry.path)
-            if owner:
-                packages.add(owner)
-            else:
-                files.append(item.entry.path)
-    return sorted(packages), files
+            limiting.append(item.entry.path)
+    wanted = set(limiting)
+    owners = {path: pkg.name for pkg in pkgs for path in pkg.record_paths if path in wanted}
+    packages = {owners[path] for path in limiting if path in owners}
+    return sorted(packages), [path for path in limiting if path not in owners]
 
 
 @dataclass

@@ -11,7 +11,7 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,10 +113,11 @@ class Manifest:
         return sum(f.size for f in self.files if f.kind == FILE)
 
     def to_bytes(self) -> bytes:
-        return b"".join(self.to_pieces())
+        return b"".join(self.to_stream()[1])
 
-    def to_pieces(self) -> list[bytes]:
-        """The sealed manifest JSON in pieces, so that no single copy of it is held twice."""
+    def to_stream(self) -> tuple[int, Iterator[bytes]]:
+        """The sealed manifest JSON as ``(size, pieces)``: the entries are encoded a chunk
+        at a time, twice (for the checksum, then for the output), and never held whole."""
         head = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -130,7 +131,7 @@ class Manifest:
             "packages": self.packages,
             "unrelocated": self.unrelocated,
         }
-        return sealed_pieces(head, _list_pieces(self.files, FileEntry.to_json))
+        return sealed_stream(head, lambda: _list_pieces(self.files, FileEntry.to_json))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
@@ -174,39 +175,50 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _list_pieces(items: list[Any], to_json: Callable[[Any], Any]) -> list[bytes]:
+def _list_pieces(items: list[Any], to_json: Callable[[Any], Any]) -> Iterator[bytes]:
     """``_compact(items)`` in pieces, encoding a chunk at a time: a manifest lists every
     file, and its entries as JSON objects all at once take several times its size."""
-    pieces = [b"["]
+    yield b"["
     for start in range(0, len(items), _JSON_CHUNK):
         chunk = _compact([to_json(item) for item in items[start : start + _JSON_CHUNK]])
-        pieces.append((b"," if start else b"") + chunk[1:-1])
-    pieces.append(b"]")
-    return pieces
+        yield (b"," if start else b"") + chunk[1:-1]
+    yield b"]"
 
 
-def _object_pieces(data: dict[str, Any], files: list[bytes]) -> list[bytes]:
+def _object_pieces(data: dict[str, Any], files: Iterable[bytes]) -> Iterator[bytes]:
     """``_compact(data)`` with the key ``files`` given as already encoded pieces."""
-    pieces = [b"{"]
+    yield b"{"
     for index, key in enumerate(sorted({*data, "files"})):
-        pieces.append((b"," if index else b"") + _compact(key) + b":")
+        yield (b"," if index else b"") + _compact(key) + b":"
         if key == "files":
-            pieces += files
+            yield from files
         else:
-            pieces.append(_compact(data[key]))
-    pieces.append(b"}")
-    return pieces
+            yield _compact(data[key])
+    yield b"}"
 
 
-def sealed_pieces(head: dict[str, Any], files: list[bytes]) -> list[bytes]:
-    """The manifest as a bundle carries it, sealed with :data:`CHECKSUM_KEY`: the same
-    bytes as compact, key-sorted ``json.dumps`` of the whole, in pieces."""
+def sealed_stream(
+    head: dict[str, Any], files: Callable[[], Iterable[bytes]]
+) -> tuple[int, Iterator[bytes]]:
+    """The manifest as a bundle carries it, sealed with :data:`CHECKSUM_KEY`, as
+    ``(size, pieces)``: the same bytes as compact, key-sorted ``json.dumps`` of the whole.
+
+    ``files()`` gives the encoded file list, and is called twice.
+    """
     digest = hashlib.sha256()
-    for piece in _object_pieces(head, files):
+    size = 0
+    for piece in _object_pieces(head, files()):
         digest.update(piece)
-    sealed = _object_pieces({**head, CHECKSUM_KEY: digest.hexdigest()}, files)
-    sealed.append(b"\n")
-    return sealed
+        size += len(piece)
+    sealed = {**head, CHECKSUM_KEY: digest.hexdigest()}
+    # the sealed head differs from the unsealed one by the checksum key; the files do not
+    size += sum(map(len, _object_pieces(sealed, []))) - sum(map(len, _object_pieces(head, [])))
+
+    def pieces() -> Iterator[bytes]:
+        yield from _object_pieces(sealed, files())
+        yield b"\n"
+
+    return size + 1, pieces()
 
 
 def dump(data: dict[str, Any]) -> bytes:
@@ -215,7 +227,7 @@ def dump(data: dict[str, Any]) -> bytes:
     if not isinstance(files, list):
         return _compact({**data, CHECKSUM_KEY: _checksum(data)}) + b"\n"
     head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
-    return b"".join(sealed_pieces(head, _list_pieces(files, lambda item: item)))
+    return b"".join(sealed_stream(head, lambda: _list_pieces(files, lambda item: item))[1])
 
 
 def _checksum(data: dict[str, Any]) -> str:

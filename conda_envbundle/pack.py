@@ -166,9 +166,7 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
         ) as writer,
         ReadAhead(inventory.items, inventory.prefix, manifest.subdir) as entries,
     ):
-        pieces = manifest.to_pieces()
-        writer.add_file(MANIFEST_PATH, 0o644, sum(map(len, pieces)), pieces)
-        del pieces
+        writer.add_file(MANIFEST_PATH, 0o644, *manifest.to_stream())
         for item, chunks in entries:
             entry = item.entry
             if entry.kind == DIR:

@@ -22,7 +22,7 @@ from .scan import signature
 BLOCK_SIZE = 1 << 20
 BATCH_BYTES = 1 << 20
 BATCH_ENTRIES = 512
-DEPTH = 4
+DEPTH = 2
 
 # (item, a block of its bytes, whether it is the item's last block)
 _Piece = tuple[Item, bytes, bool]

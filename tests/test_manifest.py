@@ -34,7 +34,9 @@ def _entries(count: int) -> list[FileEntry]:
 @pytest.mark.parametrize("count", [0, 1, 2047, 2048, 2049, 5000])
 def test_pieces_are_the_sealed_json_of_the_whole(count):
     manifest = Manifest("env", "linux-64", "24.7.1", "0.1.0", files=_entries(count))
-    raw = b"".join(manifest.to_pieces())
+    size, pieces = manifest.to_stream()
+    raw = b"".join(pieces)
+    assert len(raw) == size
     data = json.loads(raw)
     body = {k: v for k, v in data.items() if k != CHECKSUM_KEY}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()

@@ -40,8 +40,9 @@ CODECS = {
 
 
 # zstd's default job (4 windows, 8 MiB at level 3) keeps about 25 MB per worker in flight;
-# 2 MiB jobs keep under half of that for about 1 % more output (docs/performance.md).
-ZSTD_JOB_SIZE = 2 << 20
+# 1 MiB jobs keep a fifth of that for about 2.5 % more output, as large as GNU tar | zstd -3
+# (measured on the benchmark environment, docs/performance.md).
+ZSTD_JOB_SIZE = 1 << 20
 
 
 def _isal_level(level: int) -> int:
