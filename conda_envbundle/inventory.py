@@ -23,7 +23,7 @@ from .exceptions import EditableInstallError, EnvBundleError, MissingFilesError,
 from .items import Item
 from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
 from .packages import PackageFiles, package_files
-from .records import is_record_path, refresh_record
+from .records import encode_record, is_record_path, refresh_record
 from .relocate import relocated_bytes
 
 SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock"}
@@ -386,7 +386,7 @@ class _Classifier:
         if isinstance(data.get("link"), dict):
             data["link"]["source"] = ""
         refresh_record(data, hashes, site_packages)
-        content = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
+        content = encode_record(data)
         facts = scan.scan_bytes([content], self.needle)
         mode = stat.S_IMODE(os.lstat(full).st_mode) & 0o1777
         entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)

@@ -138,6 +138,7 @@ class Manifest:
         """Parse and validate a manifest; any defect is a :class:`BundleFormatError`."""
         try:
             data = json.loads(raw)
+            del raw  # the caller's only copy: a manifest lists every file
             if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
                 raise BundleFormatError("This file is not a conda-envbundle bundle.")
             if data.get("version") != FORMAT_VERSION:
@@ -155,7 +156,7 @@ class Manifest:
                 site_packages=data["source"].get("site_packages"),
                 requirements={str(k): str(v) for k, v in platform.items()},
                 packages=list(data["packages"]),
-                files=[_entry_from_json(item) for item in data["files"]],
+                files=_entries_from_json(data["files"]),
                 unrelocated=list(data.get("unrelocated", [])),
             )
         except BundleFormatError:
@@ -269,6 +270,17 @@ def _field(
             f"should be of type {kind.__name__}, not {type(value).__name__}."
         )
     return value
+
+
+def _entries_from_json(items: list[Any]) -> list[FileEntry]:
+    """The file entries, each parsed object released as soon as it is converted."""
+    if not isinstance(items, list):
+        raise BundleFormatError("The bundle's manifest is damaged: its files are not a list.")
+    entries = []
+    for index, item in enumerate(items):
+        entries.append(_entry_from_json(item))
+        items[index] = None
+    return entries
 
 
 def _entry_from_json(item: dict[str, Any]) -> FileEntry:

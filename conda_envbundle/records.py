@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -14,6 +15,19 @@ def is_record_path(path: str) -> bool:
     """True for ``conda-meta/<name>-<version>-<build>.json``, conda's package records."""
     head, _, name = path.rpartition("/")
     return head == RECORD_DIR and name.endswith(".json")
+
+
+def encode_record(record: dict) -> bytes:
+    """A record as conda writes it (indented, keys sorted).
+
+    Encoded through a buffer rather than ``json.dumps``, which gathers every token of the
+    output in a list first: for a package of ten thousand files, several times its size.
+    """
+    buffer = io.StringIO()
+    for chunk in json.JSONEncoder(indent=2, sort_keys=True).iterencode(record):
+        buffer.write(chunk)
+    buffer.write("\n")
+    return buffer.getvalue().encode()
 
 
 def update_records(root: str, hashes: dict[str, str], site_packages: str | None) -> list[str]:

@@ -15,7 +15,7 @@ OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 SMALL_FILE = 256 << 10
 THREADS = 2
 # Files waiting to be written: at most QUEUED * SMALL_FILE bytes are held.
-QUEUED = 64
+QUEUED = 16
 
 
 class FileWriters:

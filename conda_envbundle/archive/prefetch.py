@@ -12,7 +12,7 @@ from ..feed import Feed
 from .tar import ByteSource
 
 BLOCK_SIZE = 1 << 20
-DEPTH = 4
+DEPTH = 2
 
 
 class Prefetched:
