@@ -86,14 +86,13 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     if missing and not options.ignore_missing:
         _refuse_missing(missing)
     has_conda = any(pkg.name == "conda" for pkg in pkgs)
-    candidates = set(standalone.generated_paths(has_conda))
+    candidates = standalone.generated_paths(has_conda)
     owned = {path for pkg in pkgs for path in pkg.record_paths if path in candidates}
-    generated = [p for p in standalone.generated_paths(has_conda) if p not in owned]
-    generated_set = set(generated)
+    generated = [p for p in candidates if p not in owned]
     paths = sorted(
         p
         for p in walked
-        if p[0] not in generated_set
+        if p[0] not in generated
         and not _under(p[0], left_out)
         and (_wanted(p[0], options.filters) or p[1] == DIR)
     )

@@ -176,6 +176,10 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _as_is(item: Any) -> Any:
+    return item
+
+
 def _list_pieces(items: list[Any], to_json: Callable[[Any], Any]) -> Iterator[bytes]:
     """``_compact(items)`` in pieces, encoding a chunk at a time: a manifest lists every
     file, and its entries as JSON objects all at once take several times its size."""
@@ -228,7 +232,7 @@ def dump(data: dict[str, Any]) -> bytes:
     if not isinstance(files, list):
         return _compact({**data, CHECKSUM_KEY: _checksum(data)}) + b"\n"
     head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
-    return b"".join(sealed_stream(head, lambda: _list_pieces(files, lambda item: item))[1])
+    return b"".join(sealed_stream(head, lambda: _list_pieces(files, _as_is))[1])
 
 
 def _checksum(data: dict[str, Any]) -> str:
@@ -240,7 +244,7 @@ def _checksum(data: dict[str, Any]) -> str:
             _compact({**head, "files": files} if "files" in data else head)
         ).hexdigest()
     digest = hashlib.sha256()
-    for piece in _object_pieces(head, _list_pieces(files, lambda item: item)):
+    for piece in _object_pieces(head, _list_pieces(files, _as_is)):
         digest.update(piece)
     return digest.hexdigest()
 

@@ -28,6 +28,7 @@ class FileWriters:
     def __init__(self) -> None:
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(QUEUED)
         self._error: OSError | None = None
+        self._abandoned = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, name="envbundle-write", daemon=True)
             for _ in range(THREADS)
@@ -40,7 +41,7 @@ class FileWriters:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is not None:
-            self._error = self._error or OSError("stopped")  # writers drop what is left
+            self._abandoned.set()  # the extraction failed: writers drop what is left
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -59,7 +60,7 @@ class FileWriters:
 
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
-            if self._error is not None:
+            if self._error is not None or self._abandoned.is_set():
                 continue
             path, data = job
             try:
