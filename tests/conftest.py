@@ -15,6 +15,7 @@ from .support.envs import (
     add_unmanaged_binary,
     create_env,
     pip_install_tool,
+    set_config_var,
 )
 from .support.isolation import Isolation, conda_env_vars
 
@@ -53,7 +54,8 @@ def channel() -> Path:
 def source_env(
     tmp_path_factory: pytest.TempPathFactory, channel: Path, conda_isolation: Isolation
 ) -> Path:
-    """One env per session with :data:`SOURCE_SPECS`, ``bartool`` (pip) and ``unmanaged-tool``.
+    """One env per session with :data:`SOURCE_SPECS`, ``bartool`` and ``barext`` (pip),
+    ``unmanaged-tool`` and a ``conda env config vars`` variable (:data:`CONFIG_VAR`).
 
     Read-only: its files are hardlinked with the session package cache. Use ``make_env`` to
     get an env a test may change.
@@ -63,6 +65,7 @@ def source_env(
     base = tmp_path_factory.mktemp("source")
     prefix = base / ("source-env-" + "s" * (SOURCE_PREFIX_LENGTH - len(str(base)) - 12))
     create_env(prefix, channel, SOURCE_SPECS, conda_isolation.env)
+    set_config_var(prefix, conda_isolation.env)
     pip_install_tool(prefix, tmp_path_factory.mktemp("wheels"))
     add_unmanaged_binary(prefix)
     return prefix
@@ -73,7 +76,8 @@ def make_env(tmp_path: Path, channel: Path, conda_isolation: Isolation) -> MakeE
     """Factory creating fresh envs under ``tmp_path``.
 
     ``make_env(specs=None, *, pip_tool=True, unmanaged_binary=True, pkgs_dir=None)``:
-    ``specs`` defaults to :data:`SOURCE_SPECS` (``pip_tool`` needs python). Files are
+    ``specs`` defaults to :data:`SOURCE_SPECS` (``pip_tool``, the pip-installed ``bartool``
+    and ``barext``, needs python). Files are
     hardlinked with the package cache: a test that modifies files in place, or removes the
     cache, passes its own ``pkgs_dir``.
     """

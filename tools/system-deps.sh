@@ -1,11 +1,13 @@
 #!/bin/sh
 # Debian packages the tests and the demo need: gcc (test packages are compiled), patchelf
-# (repackaging CPython with $ORIGIN RUNPATHs), zstd (GNU tar comparisons), unzip, zsh and fish
+# (repackaging CPython with $ORIGIN RUNPATHs), zstd (GNU tar comparisons), bsdtar (the
+# archive-fidelity tests compare our reader with GNU tar and bsdtar), unzip, zsh and fish
 # (activation scripts are run in them), make. Installs only what is missing.
 set -eu
 missing=
-for tool in gcc patchelf zstd zsh fish unzip make; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+for pair in gcc:gcc patchelf:patchelf zstd:zstd bsdtar:libarchive-tools zsh:zsh fish:fish \
+    unzip:unzip make:make; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 [ -z "$missing" ] && exit 0
 echo "Installing Debian packages:$missing"

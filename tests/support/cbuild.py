@@ -51,3 +51,13 @@ def build_selfcheck(
         cmd += [f"-Wl,{dtags}"]
     run(cmd)
     return out
+
+
+def build_python_extension(out: Path, source: Path, include_dir: Path) -> Path:
+    """Compile the CPython extension module ``source`` against the headers in ``include_dir``.
+
+    No libpython link and no RPATH, as extension modules on Linux are built.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run(["gcc", *_CFLAGS, "-shared", "-fPIC", f"-I{include_dir}", "-o", out, source])
+    return out

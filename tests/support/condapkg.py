@@ -37,7 +37,11 @@ def placeholder_prefix(build_root: Path, name: str) -> Path:
 
 @dataclass
 class PackageSpec:
-    """Metadata of a package to write; ``noarch`` is ``None``, ``"generic"`` or ``"python"``."""
+    """Metadata of a package to write; ``noarch`` is ``None``, ``"generic"`` or ``"python"``.
+
+    ``build_tag`` ends the build string (``h<hash>_<number>_<tag>``), so that a spec like
+    ``name=*=*_<tag>`` can pick one build among several of the same version.
+    """
 
     name: str
     version: str
@@ -45,6 +49,7 @@ class PackageSpec:
     depends: list[str] = field(default_factory=list)
     entry_points: list[str] = field(default_factory=list)
     build_number: int = 0
+    build_tag: str = ""
 
     @property
     def subdir(self) -> str:
@@ -53,7 +58,8 @@ class PackageSpec:
     @property
     def build(self) -> str:
         digest = hashlib.sha1(f"{self.name} {self.version} {self.depends}".encode()).hexdigest()
-        return f"{'py' if self.noarch == 'python' else ''}h{digest[:7]}_{self.build_number}"
+        build = f"{'py' if self.noarch == 'python' else ''}h{digest[:7]}_{self.build_number}"
+        return f"{build}_{self.build_tag}" if self.build_tag else build
 
     @property
     def filename(self) -> str:
@@ -103,11 +109,16 @@ def _path_entry(prefix: Path, rel: str, placeholder: bytes) -> dict:
     return entry
 
 
+def _has_prefix_path(rel: str) -> str:
+    """A path as a ``has_prefix`` field: quoted when it holds whitespace (conda splits on it)."""
+    return f'"{rel}"' if any(c.isspace() for c in rel) else rel
+
+
 def _info_files(prefix: Path, payload: list[str], spec: PackageSpec) -> dict[str, str]:
     """Return the ``info/`` files (name → content) describing ``payload``."""
     entries = [_path_entry(prefix, rel, os.fsencode(prefix)) for rel in payload]
     has_prefix = [
-        f"{e['prefix_placeholder']} {e['file_mode']} {e['_path']}"
+        f"{e['prefix_placeholder']} {e['file_mode']} {_has_prefix_path(e['_path'])}"
         for e in entries
         if "prefix_placeholder" in e
     ]

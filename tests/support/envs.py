@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .cbuild import build_selfcheck
+from .cbuild import CSRC, build_python_extension, build_selfcheck
+from .cpython import CPYTHON
 from .proc import run
-from .pydist import build_wheel, tool_module
+from .pydist import Content, build_wheel, tool_module
 
 VENV_BIN = Path(sys.executable).parent
 CONDA = VENV_BIN / "conda"
@@ -22,6 +23,22 @@ MakeEnv = Callable[..., Path]
 """The ``make_env`` fixture's factory type."""
 EDITABLE_SOURCE = "/some/src"
 """The (nonexistent) source directory that editable installs point to."""
+CONFIG_VAR = ("ENVBUNDLE_TEST_VAR", "set by conda env config vars")
+"""The variable ``conda env config vars set`` stores in the source env's conda-meta/state."""
+EXT_SUFFIX = ".cpython-312-x86_64-linux-gnu.so"
+BAREXT_CLI = """\
+\"\"\"barext: a console script whose output comes from a compiled extension module.\"\"\"
+
+import sys
+
+from barext._speedup import greeting
+
+
+def main() -> int:
+    print(sys.prefix)
+    print(greeting())
+    return 0
+"""
 
 
 def create_env(prefix: Path, channel: Path, specs: list[str], env: dict[str, str]) -> None:
@@ -37,8 +54,12 @@ def site_packages(prefix: Path) -> Path:
 
 
 def pip_install_tool(prefix: Path, work: Path) -> None:
-    """Install the wheel ``bartool`` 1.0 with real pip: unmanaged, with a console script."""
-    wheel = build_wheel(
+    """Install ``bartool`` and ``barext`` with real pip: unmanaged, with console scripts.
+
+    ``bartool`` 1.0 is a pure-python wheel; ``barext`` 1.0 a ``cp312-cp312-linux_x86_64``
+    wheel whose script prints what its compiled extension module returns.
+    """
+    bartool = build_wheel(
         work,
         "bartool",
         "1.0",
@@ -47,9 +68,51 @@ def pip_install_tool(prefix: Path, work: Path) -> None:
     )
     target = prefix / "bin" / PYTHON
     cmd = [VENV_BIN / "python", "-m", "pip", "--python", target, "--isolated", "install"]
-    cmd += ["--no-index", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", wheel]
-    # No bytecode for the stdlib modules pip imports: only bartool's own pyc land in the env.
-    run(cmd, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    cmd += ["--no-index", "--no-deps", "--no-cache-dir", "--disable-pip-version-check"]
+    # No bytecode for the stdlib modules pip imports (a stale shipped pyc would be
+    # rewritten): only the installed packages' own pyc land in the env.
+    run([*cmd, bartool, _barext_wheel(work)], env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+def _barext_wheel(work: Path) -> Path:
+    extension = build_python_extension(
+        work / "barext-build" / f"_speedup{EXT_SUFFIX}",
+        CSRC / "barext.c",
+        CPYTHON / "include" / PYTHON,
+    )
+    files: dict[str, Content] = {
+        "barext/__init__.py": '"""barext: a package with a compiled extension module."""\n',
+        "barext/cli.py": BAREXT_CLI,
+        f"barext/_speedup{EXT_SUFFIX}": extension.read_bytes(),
+    }
+    scripts = {"barext": "barext.cli:main"}
+    return build_wheel(work, "barext", "1.0", files, scripts, tag="cp312-cp312-linux_x86_64")
+
+
+def set_config_var(prefix: Path, env: dict[str, str]) -> None:
+    """Store :data:`CONFIG_VAR` in ``prefix`` with the real ``conda env config vars set``."""
+    name, value = CONFIG_VAR
+    run([CONDA, "env", "config", "vars", "set", "-p", prefix, f"{name}={value}"], env=env)
+
+
+def pycs_of_prefix_files(prefix: Path) -> set[str]:
+    """Shipped pycs whose ``.py`` is a text prefix file, as env-relative paths.
+
+    conda rewrites such a ``.py`` at install (new mtime and size), so these pycs are stale
+    in every env it creates; conda-forge's python has them too (``_sysconfigdata_*.py``,
+    ``config-3.X-*/python-config.py``). Python rewrites them when it imports the module.
+    """
+    stale = set()
+    for record in (prefix / "conda-meta").glob("*.json"):
+        data = json.loads(record.read_text())
+        files = set(data["files"])
+        for entry in data.get("paths_data", {}).get("paths", []):
+            source = Path(entry["_path"])
+            if "prefix_placeholder" in entry and source.suffix == ".py":
+                pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+                if str(pyc) in files:
+                    stale.add(str(pyc))
+    return stale
 
 
 def add_editable_install(prefix: Path, kind: str) -> Path:

@@ -1,10 +1,12 @@
-"""Python distributions by hand: dist-info metadata and pure-python wheels."""
+"""Python distributions by hand: dist-info metadata and wheels (pure, or with a compiled
+extension module)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -20,26 +22,31 @@ def tool_module(name: str) -> str:
     )
 
 
-def _record_line(path: str, content: str) -> str:
-    data = content.encode()
+Content = str | bytes
+"""A file's content: text (written as UTF-8) or bytes."""
+PURE_TAG = "py3-none-any"
+
+
+def _record_line(path: str, content: Content) -> str:
+    data = content.encode() if isinstance(content, str) else content
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"{path},sha256={digest},{len(data)}\n"
 
 
 def with_dist_info(
-    files: dict[str, str],
+    files: Mapping[str, Content],
     name: str,
     version: str,
     *,
     console_scripts: dict[str, str],
     extra: dict[str, str],
-) -> dict[str, str]:
+) -> dict[str, Content]:
     """Return ``files`` plus a ``<name>-<version>.dist-info`` (``extra`` added to it) with RECORD.
 
     Keys are paths relative to site-packages (or the wheel root).
     """
     dist_info = f"{name}-{version}.dist-info"
-    meta = {
+    meta: dict[str, Content] = {
         "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         **extra,
     }
@@ -52,19 +59,29 @@ def with_dist_info(
 
 
 def build_wheel(
-    out_dir: Path, name: str, version: str, files: dict[str, str], console_scripts: dict[str, str]
+    out_dir: Path,
+    name: str,
+    version: str,
+    files: Mapping[str, Content],
+    console_scripts: dict[str, str],
+    *,
+    tag: str = PURE_TAG,
 ) -> Path:
-    """Write a pure-python ``py3-none-any`` wheel of ``files``; return its path."""
-    wheel_meta = "Wheel-Version: 1.0\nGenerator: envbundle-tests\nRoot-Is-Purelib: true\n"
+    """Write a wheel of ``files`` with the compatibility ``tag``; return its path.
+
+    Any tag but :data:`PURE_TAG` makes a platform wheel (``Root-Is-Purelib: false``).
+    """
+    purelib = "true" if tag == PURE_TAG else "false"
+    wheel_meta = f"Wheel-Version: 1.0\nGenerator: envbundle-tests\nRoot-Is-Purelib: {purelib}\n"
     tree = with_dist_info(
         files,
         name,
         version,
         console_scripts=console_scripts,
-        extra={"WHEEL": wheel_meta + "Tag: py3-none-any\n"},
+        extra={"WHEEL": wheel_meta + f"Tag: {tag}\n"},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    wheel = out_dir / f"{name}-{version}-py3-none-any.whl"
+    wheel = out_dir / f"{name}-{version}-{tag}.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         for path, content in tree.items():
             zf.writestr(path, content)

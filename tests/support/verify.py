@@ -1,7 +1,8 @@
 """Prove that an environment works where it is: run it, inspect its links, scan its files.
 
-Everything runs as ``env -i PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1 …``: no activation,
-no HOME, nothing from the test process (and no bytecode written into the env).
+Everything runs as ``env -i PATH=/usr/bin:/bin …``: no activation, no HOME, nothing from the
+test process. Bytecode writing stays allowed, as for a user: a stale ``.pyc`` gets rewritten
+inside the env (tests/support/bytecode.py is what asserts that none is).
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ import json
 import os
 import re
 import shlex
+import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from .envs import CONDA
+from .packages import CASE_PAIR, EMPTY_DIR, KERNEL_JSON, READ_ONLY_FILE
 from .proc import run
 
-CLEAN_ENV = ("env", "-i", "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1")
+CLEAN_ENV = ("env", "-i", "PATH=/usr/bin:/bin")
 SYSTEM_LIB_DIRS = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/")
-PY_CHECK = "import sys, ssl, sqlite3, ctypes; print(sys.prefix)"
+STDLIB_IMPORTS = "ssl, sqlite3, ctypes, json, decimal, email.parser, sysconfig, asyncio"
+# LIBDIR comes from _sysconfigdata_*.py, a text prefix file of the python package.
+PY_CHECK = (
+    f"import sys, {STDLIB_IMPORTS}; print(sys.prefix); print(sysconfig.get_config_var('LIBDIR'))"
+)
+# What importing each pip-installed tool's code takes (barext's loads its extension).
+_PIP_TOOL_MODULES = {"bartool": "bartool", "barext": "barext.cli"}
 _LDD_RESOLVED = re.compile(r"\t(\S+) => (.+) \(0x[0-9a-f]+\)")
 _LDD_LOADER = re.compile(r"\t(/.+) \(0x[0-9a-f]+\)")
 _LDD_MISSING = re.compile(r"\t(\S+) => not found")
@@ -28,9 +37,13 @@ _LDD_MISSING = re.compile(r"\t(\S+) => not found")
 def assert_env_runs(prefix: Path, *, forbidden: list[str], ignore: Sequence[str] = ()) -> None:
     """Assert that the env at ``prefix`` (absolute, no symlinks) runs from there.
 
-    Checks, in this order: the programs of the installed packages (and ``bartool`` and
-    ``unmanaged-tool`` when present) run and report ``prefix``; the files of every conda-meta
-    record exist; every ELF file in ``bin/`` and ``lib/`` resolves its libraries
+    Checks, in this order: the programs of the installed packages (and ``bartool``,
+    ``barext`` and ``unmanaged-tool`` when present) run and report ``prefix``; python
+    imports standard-library modules and the installed python packages (``foopy_extra``
+    through foopy's ``.pth`` file, ``barext``'s compiled extension) and the Jupyter kernel
+    spec's command runs; foo-post's post-link outputs and the file shapes (a 0444 file, an
+    empty directory, two paths differing only in case) are there; the files of every
+    conda-meta record exist; every ELF file in ``bin/`` and ``lib/`` resolves its libraries
     inside the env or the system dirs (never a system libpython); no file (``*.pyc`` excepted)
     and no symlink target contains any string of ``forbidden`` (conda-meta records are
     scanned without their ``prefix_placeholder`` fields; ``ignore`` lists env-relative paths
@@ -43,6 +56,10 @@ def assert_env_runs(prefix: Path, *, forbidden: list[str], ignore: Sequence[str]
         _check_command(argv, expected)
     if "foo-post" in names:
         _check_post_link_output(prefix)
+    if "foo" in names:
+        _check_mode(prefix / READ_ONLY_FILE, 0o444)
+    if "foo-data" in names:
+        _check_case_pair(prefix)
     _check_record_files(prefix, records)
     _check_shared_libraries(prefix)
     _check_no_forbidden(prefix, forbidden, ignore)
@@ -84,16 +101,48 @@ def _commands(prefix: Path, names: set[str]) -> list[tuple[list[str], str]]:
         commands += [([bin_dir / "foo"], p), ([bin_dir / "foo-runpath"], p)]
         commands.append(([bin_dir / "foo-config", "--prefix"], p))
     if "python" in names:
-        commands.append(([bin_dir / "python3.12", "-c", PY_CHECK], p))
-        if "foo" in names:
-            commands.append(([bin_dir / "foo-py"], p))
-        if list(prefix.glob("lib/python3.*/site-packages/bartool-*.dist-info")):
-            commands.append(([bin_dir / "bartool"], f"{p}\nbartool ok"))
-    if "foopy" in names:
-        commands.append(([bin_dir / "foopy"], f"{p}\nfoopy ok"))
+        commands += _python_commands(prefix, names)
     if (bin_dir / "unmanaged-tool").exists():
         commands.append(([bin_dir / "unmanaged-tool"], p))
     return [([str(a) for a in argv], expected) for argv, expected in commands]
+
+
+def _python_commands(prefix: Path, names: set[str]) -> list[tuple[list, str]]:
+    """The interpreter, the python packages and their scripts.
+
+    Not ``python3.12-config``: CPython's own script fails in a directory with spaces.
+    """
+    p, bin_dir = str(prefix), prefix / "bin"
+    commands: list[tuple[list, str]] = [([bin_dir / "python3.12", "-c", PY_CHECK], f"{p}\n{p}/lib")]
+    tools = _pip_installed(prefix)
+    packages = [_PIP_TOOL_MODULES[tool] for tool in tools]
+    if "foo" in names:
+        commands.append(([bin_dir / "foo-py"], p))
+    if "foopy" in names:
+        packages += ["foopy", "foopy_extra"]  # foopy_extra: only through foopy-extra.pth
+        commands.append(([bin_dir / "foopy"], f"{p}\nfoopy ok"))
+        commands.append((_kernel_argv(prefix), f"{p}\nfoopy kernel ok"))
+    for tool in tools:
+        commands.append(([bin_dir / tool], f"{p}\n{tool} ok"))
+    if packages:
+        imports = f"import sys, {', '.join(packages)}; print(sys.prefix)"
+        commands.append(([bin_dir / "python3.12", "-c", imports], p))
+    return commands
+
+
+def _pip_installed(prefix: Path) -> list[str]:
+    """The pip-installed test tools present (``bartool``, ``barext``)."""
+    return [
+        tool
+        for tool in _PIP_TOOL_MODULES
+        if list(prefix.glob(f"lib/python3.*/site-packages/{tool}-*.dist-info"))
+    ]
+
+
+def _kernel_argv(prefix: Path) -> list[str]:
+    """The command Jupyter would start from foopy's kernel spec."""
+    argv = json.loads((prefix / KERNEL_JSON).read_text())["argv"]
+    return [arg.replace("{connection_file}", "/dev/null") for arg in argv]
 
 
 def _check_command(argv: list[str], expected: str) -> None:
@@ -108,10 +157,25 @@ def _check_command(argv: list[str], expected: str) -> None:
 
 
 def _check_post_link_output(prefix: Path) -> None:
-    """The file written by foo-post's post-link script names the prefix."""
+    """The file written by foo-post's post-link script names the prefix; the empty
+    directory it made is there, empty."""
     path = prefix / "share/foo-post/installed-at.txt"
     content = os.fsdecode(path.read_bytes()) if path.exists() else None
     assert content == f"{prefix}\n", f"{path}: {content!r}, expected the prefix"
+    empty = prefix / EMPTY_DIR
+    listed = os.listdir(empty) if empty.is_dir() and not empty.is_symlink() else None
+    assert listed == [], f"{empty}: {listed!r}, expected an empty directory"
+
+
+def _check_mode(path: Path, mode: int) -> None:
+    found = stat.S_IMODE(path.lstat().st_mode)
+    assert found == mode, f"{path}: mode {found:o}, expected {mode:o}"
+
+
+def _check_case_pair(prefix: Path) -> None:
+    """Both paths that differ only in case exist, each with its own content."""
+    contents = [(prefix / rel).read_bytes() for rel in CASE_PAIR]
+    assert contents[0] != contents[1], f"{prefix}: {CASE_PAIR} have the same content"
 
 
 def _elf_files(prefix: Path) -> list[Path]:
