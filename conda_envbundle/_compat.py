@@ -6,7 +6,7 @@ Nothing outside this module may test conda's version or guess at moved names.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conda import __version__ as CONDA_VERSION
 from conda.base.context import context
@@ -26,7 +26,6 @@ __all__ = [
     "link_source",
     "load_records",
     "native_subdir",
-    "print_json",
     "progress_bar",
     "register_env",
     "site_packages_short_path",
@@ -89,13 +88,6 @@ def virtual_package_versions() -> dict[str, str]:
         return {rec.name: rec.version for rec in records}
     packages = manager.get_virtual_packages()  # conda < 25.9
     return {f"__{pkg.name}": pkg.version for pkg in packages}
-
-
-def print_json(data: Any) -> None:
-    """Print ``data`` as conda prints JSON results."""
-    from conda.cli.common import stdout_json
-
-    stdout_json(data)
 
 
 def site_packages_short_path(records) -> str | None:

@@ -28,6 +28,7 @@ from .exceptions import (
 from .extract import read_manifest, verify_members
 from .install import install
 from .manifest import MANIFEST_PATH, Manifest
+from .output import check_replaceable
 from .pack import RecordMismatch, WriteOptions, write_bundle
 
 try:
@@ -202,16 +203,7 @@ def _output_path(prefix: str, output: str | None, fmt: str, force: bool) -> str:
     output = os.path.abspath(output or default_output(prefix, fmt))
     if os.path.lexists(output) and not force:
         raise OutputExistsError(f"{output} already exists. Pass --force to overwrite it.")
-    is_dir = os.path.isdir(output) and not os.path.islink(output)
-    if is_dir and fmt != "dir":
-        raise OutputExistsError(f"{output} is a directory; give a file name with -o.")
-    if is_dir and not os.path.isfile(os.path.join(output, MANIFEST_PATH)):
-        raise OutputExistsError(
-            f"{output} is a directory but not a dir bundle; --force only replaces bundles. "
-            "Choose another output path."
-        )
-    if os.path.lexists(output) and fmt == "dir" and not is_dir:
-        raise OutputExistsError(f"{output} exists and is not a directory; choose another path.")
+    check_replaceable(output, fmt)
     if not os.path.isdir(os.path.dirname(output)):
         raise EnvBundleError(f"The directory of {output} does not exist. Create it first.")
     return output
@@ -247,6 +239,13 @@ def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
             f"{len(binaries)} file(s) contain the environment's path in a form that cannot be "
             f"rewritten safely and will keep it: {', '.join(binaries[:5])}"
             + (" ..." if len(binaries) > 5 else "")
+        )
+    if inv.left_out:
+        notes.append(
+            f"Left out {len(inv.left_out)} entries a bundle cannot hold (fifos, sockets, "
+            "devices, or a conda-meta/envbundle that is not a directory): "
+            + ", ".join(inv.left_out[:5])
+            + (" ..." if len(inv.left_out) > 5 else "")
         )
     return notes
 

@@ -5,7 +5,9 @@ Each refusal is one message with the numbers that matter (needed against found).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 
 from conda.base.context import context
@@ -13,7 +15,8 @@ from conda.utils import human_bytes
 
 from . import _compat
 from .exceptions import IncompatibleTargetError, TargetExistsError
-from .manifest import FILE, Manifest
+from .manifest import FILE, TEXT, Manifest
+from .records import is_record_path, json_unsafe
 
 
 def check_target(manifest: Manifest, target: str, force: bool) -> None:
@@ -24,10 +27,28 @@ def check_target(manifest: Manifest, target: str, force: bool) -> None:
         versions = _compat.virtual_package_versions()
         _check_minimum(manifest, versions, "glibc", "glibc", "a glibc-based Linux (not musl)")
         _check_minimum(manifest, versions, "osx", "macOS", "a Mac")
+    _check_text(manifest, target)
     _check_length(manifest, target)
     _check_nesting(target)
     check_existing(target, force)
     _check_space(manifest, target)
+
+
+def _check_text(manifest: Manifest, target: str) -> None:
+    """The target path must be text that relocation can write where the bundle needs it."""
+    try:
+        target.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IncompatibleTargetError(
+            f"The target path {target!r} is not valid UTF-8, which conda and prefix "
+            "rewriting need. Choose another path."
+        ) from None
+    if json_unsafe(target) and any(f.prefix and is_record_path(f.path) for f in manifest.files):
+        raise IncompatibleTargetError(
+            f"This bundle's conda-meta records hold the environment's path, and {target!r} "
+            "would break their JSON (a quote, backslash or control character). Choose "
+            "another path."
+        )
 
 
 def _check_subdir(manifest: Manifest) -> None:
@@ -107,6 +128,7 @@ def check_existing(target: str, force: bool) -> None:
     """Refuse an existing target unless ``force`` and it is a replaceable environment."""
     if not os.path.lexists(target):
         return
+    _check_mount_point(target)
     if os.path.isdir(target) and not os.path.islink(target) and not os.listdir(target):
         return
     if not force:
@@ -126,6 +148,41 @@ def check_existing(target: str, force: bool) -> None:
         )
 
 
+def _check_mount_point(target: str) -> None:
+    """Refuse a mount point: the environment is put in place by renaming a directory over
+    the target, which the kernel refuses for a mount point (EBUSY), empty or not.
+
+    Extracting straight into it would leave a half environment there when a run fails or
+    is killed; a subdirectory keeps the all-or-nothing promise.
+    """
+    if not (os.path.isdir(target) and not os.path.islink(target)):
+        return
+    if os.path.ismount(target) or os.path.realpath(target) in _mount_points():
+        raise IncompatibleTargetError(
+            f"{target} is a mount point, and conda unbundle puts an environment in place by "
+            "renaming a directory over its target, which a mount point cannot take. "
+            f"Unbundle into a directory inside it, such as {os.path.join(target, 'NAME')}."
+        )
+
+
+def _mount_points() -> set[str]:
+    """Mount points the kernel lists (Linux), bind mounts of a directory of the same
+    filesystem included, which ``os.path.ismount`` cannot tell apart."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return set()
+    unescape = re.compile(rb"\\([0-7]{3})")
+    points = set()
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            raw = unescape.sub(lambda m: bytes([int(m[1], 8) & 0xFF]), fields[4])
+            points.add(os.fsdecode(raw))
+    return points
+
+
 def _same_path(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -139,12 +196,60 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
-def space_needed(manifest: Manifest, block: int) -> tuple[int, int]:
-    """Bytes (rounded up to whole ``block``s per entry) and inodes the environment takes."""
+# The kept manifest's fields that do not depend on the target (its checksum, the
+# prefix_limit number) may change length by a few bytes.
+_MANIFEST_SLACK = 256
+# A shebang line that relocation turns into conda's /bin/sh trampoline grows by at most
+# the interpreter's path (the new prefix plus bin/pythonX.Y) and this much quoting.
+_SHEBANG_SLACK = 128
+# A conda-meta record may gain a sha256_in_prefix line for each file it describes whose
+# content relocation changes ("sha256_in_prefix": "<64 hex digits>", indentation).
+_RECORD_LINE = 100
+
+
+def space_needed(manifest: Manifest, block: int, target: str) -> tuple[int, int]:
+    """Bytes (whole ``block``s per entry) and inodes the environment takes at ``target``.
+
+    Beyond the shipped files: the manifest the environment keeps, and what relocation
+    can add. A text file grows only when the new prefix is longer than the placeholder
+    it replaces, by that difference per occurrence, and each occurrence takes the
+    placeholder's length, so ``size // len(placeholder)`` bounds their number.
+    """
+    new = len(target.encode())
     size = 0
+    rules = 0
     for entry in manifest.files:
-        size += -(-entry.size // block) * block if entry.kind == FILE else block
-    return size, len(manifest.files)
+        if entry.kind != FILE:
+            size += block
+            continue
+        grown = entry.size
+        if entry.prefix is not None:
+            rules += 1
+            if entry.prefix.mode == TEXT:
+                grown += _text_growth(entry.size, entry.prefix.placeholder, new)
+        if is_record_path(entry.path):
+            grown += block  # its share of the record lines, counted below
+        size += -(-grown // block) * block
+    size += -(-(rules * _RECORD_LINE) // block) * block
+    kept = kept_manifest_size(manifest, target)
+    return size + -(-kept // block) * block + block, len(manifest.files) + 2
+
+
+def _text_growth(size: int, placeholder: str, new: int) -> int:
+    old = len(placeholder.encode())
+    return max(0, new - old) * (size // old) + new + _SHEBANG_SLACK
+
+
+def kept_manifest_size(manifest: Manifest, target: str) -> int:
+    """The size of the manifest the environment keeps: the bundle's, with every prefix
+    rule's placeholder replaced by ``target`` (file hashes keep their length)."""
+    encoded = len(json.dumps(target))
+    change = sum(
+        encoded - len(json.dumps(entry.prefix.placeholder))
+        for entry in manifest.files
+        if entry.prefix is not None
+    )
+    return manifest.to_stream()[0] + change + _MANIFEST_SLACK
 
 
 def _check_space(manifest: Manifest, target: str) -> None:
@@ -155,7 +260,7 @@ def _check_space(manifest: Manifest, target: str) -> None:
     where = _nearest_existing(os.path.dirname(target))
     fs = os.statvfs(where)
     block = fs.f_frsize or fs.f_bsize or 4096
-    needed, inodes = space_needed(manifest, block)
+    needed, inodes = space_needed(manifest, block, target)
     # root may use the blocks reserved for it; others may not
     free = (fs.f_bfree if _is_root() else fs.f_bavail) * block
     if needed > free:

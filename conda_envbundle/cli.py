@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import io
 import os
+import signal
+import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from conda.cli.helpers import add_parser_json, add_parser_prefix
@@ -191,6 +196,39 @@ def target_prefix(args: Namespace) -> str:
     raise SourceEnvironmentError("Say where to create the environment: -n NAME or -p PATH.")
 
 
+# What a shell reports for a process killed by SIGPIPE, as tar and zstd are when the
+# reader of their output goes away (``conda bundle -o - | head -c 1000``).
+PIPE_CLOSED = 128 + signal.SIGPIPE
+
+
+def _guarded(action: Callable[[Namespace], int]) -> Callable[[Namespace], int]:
+    """Run ``action`` so that every failure is one of our errors, never a traceback.
+
+    A closed pipe ends the command quietly, like standard tools; an operating system
+    error that no layer below explained becomes an error that names it.
+    """
+
+    @functools.wraps(action)
+    def run(args: Namespace) -> int:
+        from .exceptions import EnvBundleError
+
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            # file names need not be valid in the terminal's encoding: never fail on one
+            sys.stdout.reconfigure(errors="backslashreplace")
+        try:
+            return action(args)
+        except BrokenPipeError:
+            # nobody reads what is left to print: flushing at exit would fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return PIPE_CLOSED
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise EnvBundleError(f"{where}{exc.strerror or exc}. Nothing was changed.") from exc
+
+    return run
+
+
+@_guarded
 def bundle_action(args: Namespace) -> int:
     """Run ``conda bundle``."""
     from conda.base.context import context
@@ -222,6 +260,7 @@ def bundle_action(args: Namespace) -> int:
     return 0
 
 
+@_guarded
 def unbundle_action(args: Namespace) -> int:
     """Run ``conda unbundle`` (or its --verify, --info and --list)."""
     from conda.base.context import context

@@ -5,7 +5,8 @@ and put in place by one atomic rename, or, over an existing environment, by one 
 exchange (``renameat2(RENAME_EXCHANGE)`` on Linux, ``renamex_np(RENAME_SWAP)`` on macOS).
 Whatever the moment a run dies, the target is its old self or the complete new
 environment, plus at most one hidden directory named after the target, which the next
-run on that target removes (under the target's lock, so never one still in use).
+run on that target removes (under the target's lock, so never one still in use). The
+``.sh`` installer names its directories the same way and takes the same lock.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import ctypes
 import errno
 import os
 import re
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 
 from .exceptions import TargetWriteError
+from .fstree import identity, make_dirs, remove_empty, remove_tree
 
 STAGING_MARK = ".envbundle-staging-"
 BACKUP_MARK = ".envbundle-replaced-"
@@ -62,27 +63,32 @@ def remove_leftovers(target: str) -> None:
                     f"A previous conda unbundle left the old environment of {target} in "
                     f"{old} and it cannot be put back ({exc.strerror}). Move it back yourself."
                 ) from exc
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_quietly(path)
+
+
+def _remove_quietly(path: str) -> None:
+    """Best effort: what stays is removed by the next run, which retries."""
+    with contextlib.suppress(OSError):
+        remove_tree(path)
 
 
 @contextlib.contextmanager
 def parents_of(target: str) -> Iterator[str]:
-    """Create the target's parent directory if needed; remove what was created on error."""
+    """Create the target's parent directory if needed; on error remove the directories
+    this run created that are still empty and still the ones it created.
+
+    Another run may have put its environment in one of them meanwhile (two targets in
+    one new directory): that directory and its parents stay.
+    """
     parent = os.path.dirname(target)
-    top = None
-    probe = parent
-    while not os.path.exists(probe):
-        top = probe
-        probe = os.path.dirname(probe)
     try:
-        os.makedirs(parent, exist_ok=True)
+        made = [(directory, identity(directory)) for directory in make_dirs(parent)]
     except OSError as exc:
         raise TargetWriteError(f"Cannot create {parent}: {exc.strerror}.") from exc
     try:
         yield parent
     except BaseException:
-        if top:
-            shutil.rmtree(top, ignore_errors=True)
+        remove_empty(made)
         raise
 
 
@@ -102,7 +108,7 @@ def staging_dir(target: str) -> Iterator[str]:
     try:
         yield staging
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_quietly(staging)
 
 
 def commit(staging: str, target: str) -> None:
@@ -110,10 +116,16 @@ def commit(staging: str, target: str) -> None:
 
     An old environment at ``target`` ends up in ``staging`` (removed by the caller).
     """
-    if not os.path.lexists(target) or _is_empty_dir(target):
-        os.rename(staging, target)  # replaces an empty directory atomically
-    elif not exchange(staging, target):
-        _swap_by_renames(staging, target)
+    try:
+        if not os.path.lexists(target) or _is_empty_dir(target):
+            os.rename(staging, target)  # replaces an empty directory atomically
+        elif not exchange(staging, target):
+            _swap_by_renames(staging, target)
+    except OSError as exc:
+        raise TargetWriteError(
+            f"Cannot put the new environment at {target}: {exc.strerror}. {target} is as it "
+            "was; unbundle into a new directory instead."
+        ) from exc
 
 
 def _is_empty_dir(path: str) -> bool:
@@ -136,15 +148,31 @@ def _swap_by_renames(staging: str, target: str) -> None:
     os.rename(backup, staging)
 
 
+def rename_noreplace(src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst``; ``FileExistsError`` if ``dst`` exists, even if it appears
+    meanwhile, where the system can tell (Linux ``RENAME_NOREPLACE``, macOS ``RENAME_EXCL``).
+    """
+    if _rename2(src, dst, linux_flag=1, darwin_flag=4):
+        return
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
+    os.rename(src, dst)
+
+
 def exchange(a: str, b: str) -> bool:
     """Swap two existing paths atomically; False when this system or filesystem cannot."""
+    return _rename2(a, b, linux_flag=2, darwin_flag=2)  # RENAME_EXCHANGE, RENAME_SWAP
+
+
+def _rename2(a: str, b: str, *, linux_flag: int, darwin_flag: int) -> bool:
+    """``renameat2`` / ``renamex_np`` with a flag; False when the system or filesystem
+    does not have it."""
     libc = ctypes.CDLL(None, use_errno=True)
     if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
-        at_fdcwd, rename_exchange = -100, 2
-        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+        at_fdcwd = -100
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), linux_flag)
     elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
-        rename_swap = 2
-        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), rename_swap)
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), darwin_flag)
     else:
         return False
     if result == 0:

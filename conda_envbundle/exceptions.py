@@ -41,6 +41,10 @@ class UnsafeLinkError(EnvBundleError):
     """A symlink in the environment points outside it."""
 
 
+class UnsupportedPathError(EnvBundleError):
+    """A file name in the environment is one that ``conda unbundle`` would refuse."""
+
+
 class FileChangedError(EnvBundleError):
     """A file changed while it was being bundled."""
 
@@ -79,3 +83,14 @@ class TargetBusyError(EnvBundleError):
 
 class TargetWriteError(EnvBundleError):
     """The target's filesystem refused a write (full, read-only, no permission)."""
+
+
+def source_read_error(exc: OSError) -> EnvBundleError:
+    """The error for an environment file that ``conda bundle`` could not read: gone
+    meanwhile (something is changing the environment), or unreadable."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return FileChangedError(
+            f"{exc.filename} disappeared while it was being bundled. Stop whatever is "
+            "writing to the environment and run conda bundle again."
+        )
+    return EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}. Fix its permissions.")

@@ -12,19 +12,32 @@ import hashlib
 import os
 import posixpath
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
+from .archive.codecs import describe
 from .archive.tar import BLOCK, DIRECTORY, REGULAR, SYMLINK, TarReader
-from .exceptions import BundleFormatError, ChecksumMismatchError, TargetWriteError
-from .manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest, link_stays_inside
+from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
+from .fstree import make_dirs
+from .manifest import (
+    DIR,
+    FILE,
+    MANIFEST_PATH,
+    FileEntry,
+    Manifest,
+    ParseBudget,
+    link_stays_inside,
+    read_json,
+)
 from .manifest import SYMLINK as SYMLINK_KIND
 from .progress import SILENT, Progress
 from .writers import OPEN_FLAGS, SMALL_FILE, FileWriters
 
+T = TypeVar("T")
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}
 _SETID_BITS = 0o6000
 
-# The largest manifest we parse (it is held in memory): about a million files.
+# The largest manifest we read; what it may cost to parse is bounded on its own
+# (:class:`~.manifest.ParseBudget`), while it is read.
 MAX_MANIFEST_SIZE = 256 << 20
 # Slack for the end-of-archive blocks and the record padding some tar writers add.
 _END_SLACK = 64 * BLOCK
@@ -70,6 +83,27 @@ def _budget(reader: Any) -> _Budget | None:
     return stream if isinstance(stream, _Budget) else None
 
 
+def reading(items: Iterator[T]) -> Iterator[T]:
+    """``items`` from a bundle reader, each failure of the reader a BundleFormatError.
+
+    Every read of a bundle goes through here: whatever a damaged or hostile bundle makes
+    a reader, a codec or the filesystem under a directory bundle raise, the bundle is
+    what is wrong. Writing the target happens outside, and fails in its own way.
+    """
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except (EnvBundleError, MemoryError):
+            raise
+        except Exception as exc:
+            raise BundleFormatError(
+                f"The bundle is damaged or unreadable: {describe(exc)}."
+            ) from exc
+        yield item
+
+
 def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
     """Read the first member, which must be the manifest; returns it and the member iterator.
 
@@ -78,7 +112,7 @@ def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
     """
     if isinstance(reader, TarReader) and _budget(reader) is None:
         reader.stream = _Budget(reader.stream, MAX_MANIFEST_SIZE + _END_SLACK)
-    members = iter(reader)
+    members = reading(iter(reader))
     first = next(members, None)
     if first is None or first.path != MANIFEST_PATH or first.kind != REGULAR:
         raise BundleFormatError("This file is not a conda-envbundle bundle: no manifest first.")
@@ -87,7 +121,8 @@ def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
             f"The bundle's manifest is {first.size} bytes, more than the {MAX_MANIFEST_SIZE} "
             "this conda-envbundle reads: the bundle is damaged or hostile."
         )
-    manifest = Manifest.from_bytes(b"".join(reader.read_data()))
+    cost = ParseBudget("The bundle's manifest", BundleFormatError)
+    manifest = Manifest.from_bytes(read_json(reading(reader.read_data()), cost))
     budget = _budget(reader)
     if budget is not None:
         budget.limit = budget.used + stream_allowance(manifest)
@@ -158,7 +193,7 @@ def _drain(reader: Any) -> None:
     if budget is None:
         return
     seen = 0
-    while chunk := budget.read(1 << 20):
+    for chunk in reading(iter(lambda: budget.read(1 << 20), b"")):
         seen += len(chunk)
         if chunk.count(0) != len(chunk):
             raise BundleFormatError(
@@ -212,12 +247,12 @@ def _check_parents(path: str, links: set[str], clean: set[str]) -> None:
 
 def _place(reader: Any, entry: FileEntry, full: str, made: set[str], writers: FileWriters) -> None:
     if entry.kind == DIR:
-        os.makedirs(full, mode=0o700, exist_ok=True)
+        make_dirs(full, 0o700)  # not os.makedirs: it recurses once per missing level
         made.add(full)
         return
     parent = os.path.dirname(full)
     if parent not in made:
-        os.makedirs(parent, mode=0o700, exist_ok=True)
+        make_dirs(parent, 0o700)
         made.add(parent)
     if entry.kind == SYMLINK_KIND:
         os.symlink(entry.link_target, full)
@@ -235,7 +270,7 @@ def _verified_data(reader: Any, entry: FileEntry) -> Iterator[bytes]:
     """The current member's bytes, refused past the manifest's size or on a wrong sha256."""
     digest = hashlib.sha256()
     seen = 0
-    for chunk in reader.read_data():
+    for chunk in reading(reader.read_data()):
         seen += len(chunk)
         if seen > entry.size:
             raise BundleFormatError(

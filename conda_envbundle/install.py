@@ -69,7 +69,7 @@ def _build(
     hashes = {
         f.path: relocated.get(f.path, f.file_sha256) for f in manifest.files if f.kind == FILE
     }
-    for path in update_records(staging, hashes, manifest.site_packages):
+    for path in update_records(staging, hashes, manifest.site_packages, target):
         hashes[path] = _scan_sha(os.path.join(staging, path))
     kept = _kept_manifest(manifest, target, hashes)
     _write_kept_manifest(staging, kept)

@@ -19,9 +19,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _compat, progress, scan, standalone
-from .exceptions import EditableInstallError, EnvBundleError, MissingFilesError, UnsafeLinkError
+from .exceptions import (
+    EditableInstallError,
+    EnvBundleError,
+    MissingFilesError,
+    UnsafeLinkError,
+    UnsupportedPathError,
+)
 from .items import Item
-from .manifest import BINARY, DIR, FILE, MANIFEST_DIR, SYMLINK, TEXT, FileEntry, PrefixRule
+from .manifest import (
+    BINARY,
+    DIR,
+    FILE,
+    MANIFEST_DIR,
+    SYMLINK,
+    TEXT,
+    FileEntry,
+    PrefixRule,
+    link_stays_inside,
+    path_problem,
+)
 from .packages import PackageFiles, package_files
 from .records import encode_record, is_record_path, refresh_record
 from .relocate import relocated_bytes
@@ -46,6 +63,8 @@ class Inventory:
     editables: list[str] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)
     mtime: int = 315532800
+    # fifos, sockets, devices, and a conda-meta/envbundle that is not our directory
+    left_out: list[str] = field(default_factory=list)
 
     limited_by: tuple[list[str], list[str]] = ([], [])
 
@@ -78,7 +97,8 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     _compat.forget_prefix_data(prefix)
     editable_paths = _editable_installs(prefix)
     editables = sorted(editable_paths)
-    walked = list(_walk(prefix))
+    unholdable: list[str] = []
+    walked = list(_walk(prefix, unholdable))
     missing = _missing_files(prefix, pkgs, {path for path, _ in walked})
     if editables and not options.ignore_editable:
         _refuse_editables(editables)
@@ -119,6 +139,7 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         site_packages=facts.site_packages,
         uncached=[pkg.name for pkg in pkgs if pkg.has_prefix_files and not pkg.cached],
         limited_by=_limited_by(items, prefix, pkgs),
+        left_out=sorted(unholdable),
         unrelocated=unrelocated,
         editables=editables,
         missing=missing,
@@ -134,7 +155,7 @@ def _limited_by(
     limiting = []
     for item in items:
         rule = item.rewrite_from or item.entry.prefix
-        if rule and rule.mode == BINARY and rule.placeholder == prefix:
+        if rule and rule.mode == BINARY and rule.placeholder in spellings(prefix):
             limiting.append(item.entry.path)
     wanted = set(limiting)
     owners = {path: pkg.name for pkg in pkgs for path in pkg.record_paths if path in wanted}
@@ -214,11 +235,13 @@ def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
     return keep
 
 
-def _walk(prefix: str) -> Iterable[tuple[str, str]]:
+def _walk(prefix: str, left_out: list[str]) -> Iterable[tuple[str, str]]:
     """Yield ``(relative path, kind)`` for everything under ``prefix``, symlinks unfollowed.
 
     The kinds come from the directory listing itself: one ``lstat`` per entry is
-    taken later, where its result is used.
+    taken later, where its result is used. What a bundle cannot hold goes to
+    ``left_out``: special files, and a ``conda-meta/envbundle`` that is no directory
+    (the bundle's manifest goes there; our own directory is left out silently).
     """
     pending = [("", prefix)]
     while pending:
@@ -230,12 +253,14 @@ def _walk(prefix: str) -> Iterable[tuple[str, str]]:
             raise EnvBundleError(f"Cannot read {root}: {exc.strerror}.") from exc
         for name, full, kind in found:
             relpath = rel_root + name
+            if kind is None or (relpath == MANIFEST_DIR and kind != DIR):
+                left_out.append(relpath)
+                continue
             if kind == DIR:
                 if (not rel_root and name in SKIPPED_TOP_LEVEL) or relpath == MANIFEST_DIR:
                     continue
                 pending.append((relpath + "/", full))
-            if kind is not None:
-                yield relpath, kind
+            yield relpath, kind
 
 
 def _kind(entry: os.DirEntry) -> str | None:
@@ -300,7 +325,7 @@ class _Classifier:
         self, prefix: str, pkgs: list[PackageFiles], distrust: frozenset[str] | None
     ) -> None:
         self.prefix = prefix
-        self.needle = prefix.encode()
+        self.needles = tuple(p.encode() for p in spellings(prefix))
         self.owners = {path: pkg for pkg in pkgs for path in pkg.record_paths}
         # None: trust no record (every file is read in full before writing)
         self.distrust = distrust
@@ -317,7 +342,7 @@ class _Classifier:
             return Item(FileEntry(relpath, DIR, mode=mode))
         if kind == SYMLINK:
             target = _link_target(self.prefix, relpath, os.readlink(full))
-            if target is None:
+            if target is None or not link_stays_inside(relpath, target):
                 self.bad_links.append(relpath)
             return Item(FileEntry(relpath, SYMLINK, target=target or "."))
         pkg = self.owners.get(relpath)
@@ -364,12 +389,14 @@ class _Classifier:
 
     def _installed(self, relpath: str, full: str, mode: int) -> Item:
         """The file as installed, with a rule for wherever the source prefix occurs."""
-        facts = scan.scan_file(full, self.needle)
+        facts = scan.scan_file(full, self.needles)
         entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
-        if facts.offsets:
+        if facts.needle is not None:
             pkg = self.owners.get(relpath)
             declared = pkg.prefix_modes.get(relpath) if pkg else None
-            entry.prefix, reason = _installed_rule(full, relpath, self.needle, facts, declared)
+            entry.prefix, reason = _installed_rule(full, relpath, facts.needle, facts, declared)
+            if len(facts.found) > 1 and entry.prefix is not None:
+                reason = "it holds the environment's path both as given and as resolved"
             if reason:
                 self.unrelocated.append({"path": relpath, "reason": reason})
         return Item(entry, signature=facts.signature)
@@ -386,11 +413,11 @@ class _Classifier:
             data["link"]["source"] = ""
         refresh_record(data, hashes, site_packages)
         content = encode_record(data)
-        facts = scan.scan_bytes([content], self.needle)
+        facts = scan.scan_bytes([content], self.needles)
         mode = stat.S_IMODE(os.lstat(full).st_mode) & 0o1777
         entry = FileEntry(relpath, FILE, mode, facts.size, facts.sha256)
-        if facts.offsets:
-            entry.prefix = PrefixRule(self.prefix, TEXT)
+        if facts.needle is not None:
+            entry.prefix = PrefixRule(facts.needle.decode(), TEXT)
         return Item.in_memory(entry, content)
 
     def refuse_bad_links(self) -> None:
@@ -398,7 +425,8 @@ class _Classifier:
             links = sorted(self.bad_links)
             shown = ", ".join(links[:5]) + (" ..." if len(links) > 5 else "")
             raise UnsafeLinkError(
-                f"{len(links)} symlink(s) point outside the environment: {shown}. "
+                f"{len(links)} symlink(s) point outside the environment (or climb with '..' "
+                f"after a directory name, which conda unbundle refuses): {shown}. "
                 "Replace them with files, or leave them out with --exclude."
             )
 
@@ -417,17 +445,42 @@ def _installed_rule(
     return None, "binary file whose prefix is not in NUL-terminated strings"
 
 
+def spellings(prefix: str) -> list[str]:
+    """The environment's path as given and, when a symlink leads to it, as resolved:
+    its files may hold either, depending on the path conda installed them through."""
+    real = os.path.realpath(prefix)
+    return [prefix] if real == prefix else [prefix, real]
+
+
 def _link_target(prefix: str, relpath: str, target: str) -> str | None:
     """A symlink target made relative and checked to stay inside the environment."""
     if os.path.isabs(target):
-        inside = os.path.relpath(target, prefix)
-        if inside == ".." or inside.startswith("../"):
+        inside = next(
+            (
+                rel
+                for rel in (os.path.relpath(target, p) for p in spellings(prefix))
+                if rel != ".." and not rel.startswith("../")
+            ),
+            None,
+        )
+        if inside is None:
             return None
         target = posixpath.relpath(inside, posixpath.dirname(relpath) or ".")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(relpath), target))
     if resolved == ".." or resolved.startswith("../") or posixpath.isabs(resolved):
         return None
     return target
+
+
+def _refuse_unsafe_paths(paths: list[tuple[str, str]]) -> None:
+    """Refuse names conda unbundle would refuse (the rule both ends share)."""
+    bad = [(path, problem) for path, _ in paths if (problem := path_problem(path))]
+    if bad:
+        shown = "; ".join(f"{path!r}: {problem}" for path, problem in bad[:5])
+        raise UnsupportedPathError(
+            f"{len(bad)} file name(s) cannot travel in a bundle ({shown}"
+            f"{' ...' if len(bad) > 5 else ''}). Rename them, or leave them out with --exclude."
+        )
 
 
 def _refuse_editables(found: list[str]) -> None:

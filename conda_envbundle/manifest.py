@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import BundleFormatError, ChecksumMismatchError
+from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
 
 FORMAT_NAME = "conda-envbundle"
 FORMAT_VERSION = 1
@@ -36,6 +36,66 @@ CHECKSUM_KEY = "manifest_sha256"
 # (``conda bundle`` strips them; a bundle that carries them was not made by it).
 ALLOWED_MODE_BITS = 0o1777
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# A platform requirement is a plain dotted version: its parts become ints.
+_VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,7}")
+_SHORT_TEXT = 4096
+
+# The most memory a JSON document from a bundle (its manifest, a conda-meta record) may
+# cost to parse, estimated from its bytes before parsing: ``json.loads`` makes an object
+# of up to about _TOKEN_COST bytes per container, key and item (a "{}," costs 27 times its
+# size), and holds the decoded text (up to 4 bytes per character) beside the bytes.
+# About 700,000 files of typical path length fit one manifest.
+MAX_PARSE_COST = 1 << 30
+_TOKEN_COST = 96
+_TOKENS = (b"{", b"[", b",", b":")
+
+
+class ParseBudget:
+    """The estimated cost of parsing a JSON document, counted as its bytes arrive.
+
+    ``add`` raises ``error(message)`` as soon as the estimate passes ``limit``, so a
+    hostile document is refused after reading a small part of it, before any parsing.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        error: type[EnvBundleError],
+        advice: str = "It is damaged or hostile.",
+        limit: int = MAX_PARSE_COST,
+    ) -> None:
+        self.what = what
+        self.error = error
+        self.advice = advice
+        self.limit = limit
+        self.size = 0
+        self.tokens = 0
+        self.width = 1  # bytes per character of the decoded text
+
+    @property
+    def cost(self) -> int:
+        # the bytes, their decoded text, and the strings parsed out of it
+        return self.size * (2 + self.width) + self.tokens * _TOKEN_COST
+
+    def add(self, chunk: bytes | bytearray) -> None:
+        self.size += len(chunk)
+        self.tokens += sum(chunk.count(token) for token in _TOKENS)
+        if self.width < 4 and not chunk.isascii():
+            self.width = 4 if re.search(rb"[\xf0-\xff]", chunk) else max(self.width, 2)
+        if self.cost > self.limit:
+            raise self.error(
+                f"{self.what} would take more than {self.limit >> 20} MiB of memory to read "
+                f"(estimated from its first {self.size} bytes). {self.advice}"
+            )
+
+
+def read_json(chunks: Iterable[bytes], budget: ParseBudget) -> bytearray:
+    """The bytes of a JSON document, refused by ``budget`` before it is parsed."""
+    data = bytearray()
+    for chunk in chunks:
+        budget.add(chunk)
+        data += chunk
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +194,11 @@ class Manifest:
         return sealed_stream(head, lambda: _list_pieces(self.files, FileEntry.to_json))
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> Manifest:
-        """Parse and validate a manifest; any defect is a :class:`BundleFormatError`."""
+    def from_bytes(cls, raw: bytes | bytearray) -> Manifest:
+        """Parse and validate a manifest; any defect is a :class:`BundleFormatError`.
+
+        The caller bounds what ``raw`` costs to parse (:class:`ParseBudget`).
+        """
         try:
             data = json.loads(raw)
             del raw  # the caller's only copy: a manifest lists every file
@@ -147,17 +210,18 @@ class Manifest:
                     f"conda-envbundle reads version {FORMAT_VERSION}. Update conda-envbundle."
                 )
             _verify_checksum(data)
-            platform = dict(data["platform"])
+            source, created = _object(data, "source"), _object(data, "created_by")
+            platform = dict(_object(data, "platform"))
             manifest = cls(
-                source_name=str(data["source"]["name"]),
-                subdir=str(platform.pop("subdir")),
-                conda_version=str(data["created_by"]["conda"]),
-                tool_version=str(data["created_by"]["tool"]),
-                site_packages=data["source"].get("site_packages"),
-                requirements={str(k): str(v) for k, v in platform.items()},
-                packages=list(data["packages"]),
+                source_name=_text(source.get("name"), "source name"),
+                subdir=_text(platform.pop("subdir", None), "subdir"),
+                conda_version=_text(created.get("conda"), "conda version"),
+                tool_version=_text(created.get("tool"), "tool version"),
+                site_packages=_text(source.get("site_packages"), "site-packages", optional=True),
+                requirements=_requirements(platform),
+                packages=_packages(data.get("packages")),
                 files=_entries_from_json(data["files"]),
-                unrelocated=list(data.get("unrelocated", [])),
+                unrelocated=_unrelocated(data.get("unrelocated", [])),
             )
         except BundleFormatError:
             raise
@@ -212,8 +276,15 @@ def sealed_stream(
     """
     digest = hashlib.sha256()
     size = 0
+    # conda unbundle refuses a manifest that costs too much to parse: never write one
+    budget = ParseBudget(
+        "The manifest of this environment",
+        EnvBundleError,
+        "conda unbundle would refuse it. Leave files out with --exclude.",
+    )
     for piece in _object_pieces(head, files()):
         digest.update(piece)
+        budget.add(piece)
         size += len(piece)
     sealed = {**head, CHECKSUM_KEY: digest.hexdigest()}
     # the sealed head differs from the unsealed one by the checksum key; the files do not
@@ -276,6 +347,76 @@ def _field(
     return value
 
 
+def _damaged(what: str) -> BundleFormatError:
+    return BundleFormatError(f"The bundle's manifest is damaged: {what}.")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot name anything on a POSIX system, or None.
+
+    JSON can carry lone surrogates; the only ones a file name can hold are those of
+    undecodable bytes (U+DC80-U+DCFF, Python's ``surrogateescape``).
+    """
+    if "\0" in value:
+        return "it holds a NUL character"
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return "it holds a lone surrogate, which no file name can"
+    return None
+
+
+def _text(value: Any, what: str, *, optional: bool = False) -> Any:
+    """A short string fit for a file name or a terminal (None only when ``optional``)."""
+    if value is None and optional:
+        return None
+    if type(value) is not str or len(value) > _SHORT_TEXT:
+        raise _damaged(f"its {what} is not a short string")
+    problem = text_problem(value)
+    if problem:
+        raise _damaged(f"its {what} is not valid text ({problem})")
+    return value
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise _damaged(f"{key!r} is not an object")
+    return value
+
+
+def _requirements(platform: dict[str, Any]) -> dict[str, str]:
+    """Minimum versions (glibc, macOS): plain dotted numbers, each part at most 9 digits."""
+    found = {}
+    for key, value in platform.items():
+        version = _text(value, f"{key} requirement")
+        if not _VERSION.fullmatch(version):
+            raise _damaged(f"its {key} requirement {version[:40]!r} is not a version")
+        found[_text(key, "requirement name")] = version
+    return found
+
+
+def _packages(items: Any) -> list[dict[str, Any]]:
+    """The package list: objects with a name, version, build and channel as text."""
+    if not isinstance(items, list):
+        raise _damaged("its packages are not a list")
+    for item in items:
+        if not isinstance(item, dict):
+            raise _damaged("a package is not an object")
+        for key in ("name", "version", "build", "channel"):
+            _text(item.get(key), f"package {key}")
+    return items
+
+
+def _unrelocated(items: Any) -> list[dict[str, str]]:
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise _damaged("its list of unrelocated files is not a list of objects")
+    for item in items:
+        _text(item.get("path"), "unrelocated path")
+        _text(item.get("reason"), "unrelocated reason")
+    return items
+
+
 def _entries_from_json(items: list[Any]) -> list[FileEntry]:
     """The file entries, each parsed object released as soon as it is converted."""
     if not isinstance(items, list):
@@ -331,16 +472,42 @@ def _check_entry(entry: FileEntry) -> None:
     if entry.prefix and (
         entry.kind != FILE
         or entry.prefix.mode not in (TEXT, BINARY)
-        or not entry.prefix.placeholder
+        or not _is_utf8(entry.prefix.placeholder)
     ):
         raise BundleFormatError(f"The manifest has a bad prefix rule for {path!r}.")
 
 
-def is_safe_relpath(path: str) -> bool:
-    """True for a normalised relative POSIX path that stays inside its root."""
-    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+def _is_utf8(text: str) -> bool:
+    """True for non-empty text that is valid UTF-8 without NUL, as conda's rewriting needs."""
+    try:
+        return bool(text) and "\0" not in text and bool(text.encode("utf-8"))
+    except UnicodeEncodeError:
         return False
-    return posixpath.normpath(path) == path and path != "." and path.split("/")[0] != ".."
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a bundle member, or None; both ends apply this rule.
+
+    A member path is a normalised relative POSIX path that stays inside its root, as
+    text a file name can hold, without a backslash (a separator to Windows tools).
+    """
+    if not path or path == ".":
+        return "it is empty"
+    if path.startswith("/"):
+        return "it is absolute"
+    if "\\" in path:
+        return "it holds a backslash"
+    problem = text_problem(path)
+    if problem:
+        return problem
+    if posixpath.normpath(path) != path or path.split("/")[0] == "..":
+        return "it is not a normalised path inside the environment"
+    return None
+
+
+def is_safe_relpath(path: str) -> bool:
+    """True for a path :func:`path_problem` finds nothing wrong with."""
+    return path_problem(path) is None
 
 
 def _check_paths(files: list[FileEntry]) -> None:
@@ -348,8 +515,9 @@ def _check_paths(files: list[FileEntry]) -> None:
     kinds: dict[str, str] = {}
     for entry in files:
         path = entry.path
-        if not is_safe_relpath(path):
-            raise BundleFormatError(f"The manifest lists an unsafe path: {path!r}.")
+        problem = path_problem(path)
+        if problem:
+            raise BundleFormatError(f"The manifest lists an unsafe path: {path!r} ({problem}).")
         if path == MANIFEST_PATH:
             raise BundleFormatError(f"The manifest lists {path!r}, the path of itself.")
         if path in kinds:
@@ -376,7 +544,7 @@ def link_stays_inside(link_path: str, target: str) -> bool:
     Only ``..`` components leading the target are allowed: a ``..`` after another
     component could climb out through a symlinked directory.
     """
-    if not target or target.startswith("/") or "\0" in target:
+    if not target or target.startswith("/") or text_problem(target):
         return False
     parts = [p for p in target.split("/") if p not in ("", ".")]
     ups = 0

@@ -1,27 +1,26 @@
 """``conda bundle``'s second half: an inventory and its manifest, streamed into one output.
 
-The output is written to a temporary sibling and renamed into place at the end, so a
-failure never leaves a partial bundle; standard output (``-``) is streamed as it goes.
+The output is written to a locked temporary sibling and put in place in one step at the
+end (see :mod:`.output`), so a failure or a kill never leaves a partial bundle; standard
+output (``-``) is streamed as it goes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from . import progress
 from .archive import installer, open_writer
 from .archive.tar import SizeChangedError
-from .exceptions import FileChangedError
+from .exceptions import FileChangedError, TargetWriteError
 from .inventory import Inventory
 from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
+from .output import mark_dir_bundle, part_dir, part_file, place
 from .readahead import ReadAhead, changed
 
 BLOCK_SIZE = 1 << 20
@@ -46,7 +45,12 @@ class _HashingFile:
     def write(self, data) -> int:
         self.digest.update(data)
         self.size += len(data)
-        return self.raw.write(data)
+        # A buffered stream may write part and say so (standard output on a full disk
+        # does): write the rest, where the error, if any, is raised.
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[self.raw.write(view) :]
+        return len(data)
 
     def flush(self) -> None:
         self.raw.flush()
@@ -68,44 +72,55 @@ class WriteOptions:
     sh_codec: str = "gzip"
     dest_prefix: str | None = None
     show_progress: bool = False
+    force: bool = False  # replace an existing output (only what output.py allows)
 
 
 def write_bundle(
     inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
 ) -> WriteResult:
     """Write the bundle to ``output`` (``-`` for standard output)."""
+    try:
+        return _write(inventory, manifest, output, options)
+    except BrokenPipeError:
+        raise  # the reader of standard output went away: the CLI ends quietly
+    except OSError as exc:
+        where = "standard output" if output == "-" else output
+        raise TargetWriteError(
+            f"Cannot write the bundle to {where}: {exc.strerror or exc}. Make room, or "
+            "choose an output path where you can write."
+        ) from exc
+
+
+def _write(
+    inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
+) -> WriteResult:
     if output == "-":
         out = _HashingFile(sys.stdout.buffer)
         _stream(inventory, manifest, out, options)
         out.flush()
         return WriteResult(out.size, out.digest.hexdigest())
-    directory, name = os.path.split(os.path.abspath(output))
+    output = os.path.abspath(output)
     if options.fmt == "dir":
-        return _write_directory(inventory, manifest, output, directory, name, options)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w+b") as raw:
-            if options.fmt == "sh":
-                result = _write_installer(inventory, manifest, raw, options)
-            else:
-                out = _HashingFile(raw)
-                _stream(inventory, manifest, out, options)
-                result = WriteResult(out.size, out.digest.hexdigest())
-            raw.flush()
-            os.fsync(raw.fileno())
+        return _write_directory(inventory, manifest, output, options)
+    with part_file(output) as (temp, fd), os.fdopen(fd, "w+b", closefd=False) as raw:
+        # the .part stays locked (fd open) until it is in place: see output.py
+        if options.fmt == "sh":
+            result = _write_installer(inventory, manifest, raw, options)
+        else:
+            out = _HashingFile(raw)
+            _stream(inventory, manifest, out, options)
+            result = WriteResult(out.size, out.digest.hexdigest())
+        raw.flush()
+        os.fsync(raw.fileno())
         os.chmod(temp, (0o777 if options.fmt == "sh" else 0o666) & ~_umask())
-        _replace(temp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+        place(temp, output, options.fmt, options.force)
     return result
 
 
 def _write_installer(
     inventory: Inventory, manifest: Manifest, raw: BinaryIO, options: WriteOptions
 ) -> WriteResult:
-    """The shell header, then the payload, then the payload's sha256 patched into the header."""
+    """The shell header, then the payload, then the file's sha256 patched into the header."""
     names = {f.path for f in manifest.files}
     listing = "\n".join(
         f"{p['name']} {p['version']} {p['build']} {p['channel']}" for p in manifest.packages
@@ -122,40 +137,32 @@ def _write_installer(
         listing=f"{manifest.source_name}: {len(manifest.packages)} packages, "
         f"{len(manifest.files)} entries, {manifest.total_size} bytes\n{listing}",
     )
-    raw.write(head)
-    payload = _HashingFile(raw)
+    sealed = _HashingFile(raw)  # the header, its sha256 field still zeros, and the payload
+    sealed.write(head)
     _stream(
         inventory,
         manifest,
-        payload,
+        sealed,
         dataclasses.replace(options, fmt=installer.CODECS[options.sh_codec]),
     )
-    installer.patch_sha256(raw, 0, head, payload.digest.hexdigest())
+    installer.patch_sha256(raw, 0, head, sealed.digest.hexdigest())
     raw.flush()
     raw.seek(0)
     digest = hashlib.sha256()
     for block in iter(lambda: raw.read(BLOCK_SIZE), b""):
         digest.update(block)
-    return WriteResult(len(head) + payload.size, digest.hexdigest())
+    return WriteResult(sealed.size, digest.hexdigest())
 
 
-def _write_directory(inventory, manifest, output, directory, name, options) -> WriteResult:
-    temp = tempfile.mkdtemp(dir=directory, prefix=f".{name}.", suffix=".part")
-    try:
+def _write_directory(
+    inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
+) -> WriteResult:
+    with part_dir(output) as temp:
         _stream(inventory, manifest, temp, options)
+        mark_dir_bundle(temp, inventory.mtime)
         os.chmod(temp, 0o777 & ~_umask())
-        _replace(temp, output)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+        place(temp, output, options.fmt, options.force)
     return WriteResult(manifest.total_size, None)
-
-
-def _replace(temp: str, output: str) -> None:
-    """Move the finished bundle into place, replacing what --force allowed us to replace."""
-    if os.path.isdir(output) and not os.path.islink(output):
-        shutil.rmtree(output)
-    os.replace(temp, output)
 
 
 def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 
-from .exceptions import EnvBundleError, FileChangedError
+from .exceptions import FileChangedError, source_read_error
 from .feed import Feed
 from .items import Item
 from .manifest import FILE, PrefixRule
@@ -85,7 +85,7 @@ class ReadAhead:
         except OSError as exc:
             if exc.filename is None:
                 raise
-            raise EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}.") from exc
+            raise source_read_error(exc) from exc
 
     def _file_pieces(self, item: Item) -> Iterator[_Piece]:
         entry = item.entry

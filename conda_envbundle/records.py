@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+from typing import Any
 
+from .exceptions import BundleFormatError, IncompatibleTargetError
+from .manifest import ParseBudget, read_json
 from .packages import installed_path
 
 RECORD_DIR = "conda-meta"
@@ -30,17 +33,25 @@ def encode_record(record: dict) -> bytes:
     return buffer.getvalue().encode()
 
 
-def update_records(root: str, hashes: dict[str, str], site_packages: str | None) -> list[str]:
+def json_unsafe(text: str) -> bool:
+    """True when ``text`` cannot stand in JSON text unescaped (a quote, a backslash, a
+    control character): a prefix rewritten into a record as text would break it."""
+    return any(c in '"\\' or ord(c) < 0x20 for c in text)
+
+
+def update_records(
+    root: str, hashes: dict[str, str], site_packages: str | None, target: str = ""
+) -> list[str]:
     """Set ``sha256_in_prefix`` to the final hash of every file the records describe.
 
     ``hashes`` maps every shipped file to its sha256 as it now is under ``root``;
-    ``site_packages`` places noarch python paths. Returns the rewritten record paths.
+    ``site_packages`` places noarch python paths; ``target`` is where the environment
+    goes (named when its path broke a record). Returns the rewritten record paths.
     """
     changed = []
     for path in sorted(p for p in hashes if is_record_path(p)):
         full = os.path.join(root, path)
-        with open(full, "rb") as fh:
-            record = json.load(fh)
+        record = _load_record(full, path, target)
         if refresh_record(record, hashes, site_packages):
             with open(full, "w", encoding="utf-8") as fh:
                 json.dump(record, fh, indent=2, sort_keys=True)
@@ -49,9 +60,44 @@ def update_records(root: str, hashes: dict[str, str], site_packages: str | None)
     return changed
 
 
+def _load_record(full: str, path: str, target: str) -> dict[str, Any]:
+    """A record from a bundle, parsed within a memory budget and checked for its shape."""
+    budget = ParseBudget(f"{path} in the bundle", BundleFormatError)
+    with open(full, "rb") as fh:
+        raw = read_json(iter(lambda: fh.read(1 << 20), b""), budget)
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        if json_unsafe(target):
+            raise IncompatibleTargetError(
+                f"{path} holds the environment's path, and {target!r} cannot be written "
+                "into its JSON as is (a quote, backslash or control character). Choose "
+                "another target path."
+            ) from exc
+        raise BundleFormatError(
+            f"{path} in the bundle is not valid JSON ({type(exc).__name__}): the bundle is "
+            "damaged or hostile."
+        ) from exc
+    if not isinstance(record, dict) or _paths_of(record) is None:
+        raise BundleFormatError(
+            f"{path} in the bundle is not a conda package record: the bundle is damaged."
+        )
+    return record
+
+
+def _paths_of(record: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The record's ``paths_data.paths`` ([] if it has none); None when malformed."""
+    data = record.get("paths_data") or {}
+    paths = (data.get("paths") or []) if isinstance(data, dict) else None
+    if not isinstance(paths, list):
+        return None
+    ok = all(isinstance(i, dict) and isinstance(i.get("_path", ""), str) for i in paths)
+    return paths if ok else None
+
+
 def refresh_record(record: dict, hashes: dict[str, str], site_packages: str | None) -> bool:
     """Set ``sha256_in_prefix`` of the record's files from ``hashes``; True if anything changed."""
-    paths = (record.get("paths_data") or {}).get("paths") or []
+    paths = _paths_of(record) or []
     noarch_python = record.get("noarch") == "python" or record.get("package_type") == (
         "noarch_python"
     )

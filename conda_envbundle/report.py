@@ -7,10 +7,10 @@ result dataclasses, so the CLI and the Python API tell the same story.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 
-from . import _compat
 from .manifest import FILE, Manifest
 
 
@@ -25,7 +25,20 @@ def size(count: int) -> str:
 
 
 def _json(data: dict) -> None:
-    _compat.print_json({"success": True, **data})
+    """Print a result as conda prints JSON (indented, keys sorted).
+
+    Written to standard output here rather than through conda's ``conda.stdout`` logger:
+    logging reports a closed pipe itself, with a traceback, where the CLI cannot see it.
+    """
+    text = json.dumps({"success": True, **data}, indent=2, sort_keys=True, separators=(",", ": "))
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    # An unbuffered stream may write part and say so (a pipe whose reader left): write
+    # the rest, which then fails as it should.
+    view = memoryview((text + "\n").encode(sys.stdout.encoding, "backslashreplace"))
+    while view:
+        view = view[out.write(view) :]
+    out.flush()
 
 
 def bundled(result, *, json: bool) -> None:

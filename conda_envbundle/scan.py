@@ -19,28 +19,57 @@ class FileFacts:
     sha256: str = ""
     signature: int = 0
     has_nul: bool = False
-    offsets: list[int] = field(default_factory=list)
+    found: dict[bytes, list[int]] = field(default_factory=dict)
+
+    @property
+    def needle(self) -> bytes | None:
+        """The first of the needles looked for that occurs (None: none does)."""
+        return next(iter(self.found), None)
+
+    @property
+    def offsets(self) -> list[int]:
+        """Where :attr:`needle` occurs (at most :data:`MAX_OFFSETS` places)."""
+        needle = self.needle
+        return self.found[needle] if needle is not None else []
 
 
-def scan_bytes(blocks, needle: bytes | None) -> FileFacts:
-    """Hash ``blocks`` and record where ``needle`` occurs (across block boundaries too)."""
+Needles = bytes | tuple[bytes, ...] | None
+
+
+def scan_bytes(blocks, needles: Needles) -> FileFacts:
+    """Hash ``blocks`` and record where each needle occurs (across block boundaries too).
+
+    ``needles`` is one byte string or several (an environment's path as given and as
+    resolved through symlinks); ``found`` keeps those that occur, in the order given.
+    """
+    wanted = (needles,) if isinstance(needles, bytes) else tuple(n for n in needles or () if n)
+    offsets: dict[bytes, list[int]] = {needle: [] for needle in wanted}
+    keep = max(map(len, wanted), default=1) - 1
     facts = FileFacts()
     digest = hashlib.sha256()
     tail = b""
     for block in blocks:
         digest.update(block)
         facts.has_nul = facts.has_nul or b"\0" in block
-        if needle:
+        if wanted:
             window = tail + block
             base = facts.size - len(tail)
-            start = window.find(needle)
-            while start >= 0 and len(facts.offsets) < MAX_OFFSETS:
-                facts.offsets.append(base + start)
-                start = window.find(needle, start + 1)
-            tail = window[-(len(needle) - 1) :] if len(needle) > 1 else b""
+            for needle, places in offsets.items():
+                _find(window, needle, base, len(tail), places)
+            tail = window[-keep:] if keep else b""
         facts.size += len(block)
     facts.sha256 = digest.hexdigest()
+    facts.found = {needle: places for needle, places in offsets.items() if places}
     return facts
+
+
+def _find(window: bytes, needle: bytes, base: int, old: int, places: list[int]) -> None:
+    """Add where ``needle`` occurs in ``window`` and ends past its first ``old`` bytes
+    (the tail of the previous window, where earlier matches were found)."""
+    start = window.find(needle, max(0, old - len(needle) + 1))
+    while start >= 0 and len(places) < MAX_OFFSETS:
+        places.append(base + start)
+        start = window.find(needle, start + 1)
 
 
 def signature(st: os.stat_result) -> int:
@@ -49,11 +78,11 @@ def signature(st: os.stat_result) -> int:
     return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
 
 
-def scan_file(path: str, needle: bytes | None) -> FileFacts:
+def scan_file(path: str, needles: Needles) -> FileFacts:
     """:func:`scan_bytes` over the file at ``path``, with its stat signature at open time."""
     with open(path, "rb", buffering=0) as fh:
         st = os.fstat(fh.fileno())
-        facts = scan_bytes(iter(lambda: fh.read(BLOCK_SIZE), b""), needle)
+        facts = scan_bytes(iter(lambda: fh.read(BLOCK_SIZE), b""), needles)
     facts.signature = signature(st)
     return facts
 

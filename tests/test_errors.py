@@ -156,7 +156,7 @@ def test_force_never_replaces_a_directory_that_is_not_a_bundle(
     _, _, exc = conda_cli(
         "bundle", "-p", env, "--format", "dir", "-o", precious, "--force", raises=OutputExistsError
     )
-    assert "not a dir bundle" in str(exc.value)
+    assert "not a directory bundle" in str(exc.value)
     assert (precious / "thesis.tex").read_text() == "years of work"
     bundle = tmp_path / "bundle-dir"
     conda_cli("bundle", "-p", env, "--format", "dir", "-o", bundle)

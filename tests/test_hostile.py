@@ -330,7 +330,7 @@ CASES: dict[str, tuple[Callable[[Bundle, Ctx], None], type, str]] = {
     "dotdot-inside-path": (dotdot_inside_path, BundleFormatError, "unsafe path"),
     "dotdot-in-archive": (dotdot_in_archive_only, BundleFormatError, "holds '../../evil' where"),
     "pax-path-escapes": (pax_path_escapes, BundleFormatError, "holds '../../evil' where"),
-    "gnu-longname-escapes": (gnu_longname_escapes, BundleFormatError, "where its manifest says"),
+    "gnu-longname-escapes": (gnu_longname_escapes, BundleFormatError, "a GNU long-name header"),
     "symlink-absolute": (
         symlink_absolute,
         BundleFormatError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -149,3 +150,157 @@ def test_dest_prefix_installer_for_env_without_python(make_env, conda_process, b
     assert ok.returncode == 0, ok.stderr
     run = subprocess.run(["env", "-i", dest / "bin/foo"], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == str(dest)
+
+
+# --- nothing from the environment reaches the shell unquoted (issue 11) ----------------------
+
+# Each name tries to run `touch pwned-*` in the current directory, or to end a quote, a line,
+# a here-document (the template once used _LIST and _USAGE) or the header itself.
+HOSTILE_NAMES = {
+    "newline": "-n\necho INJECTED; touch pwned-newline\n",
+    "quotes": 'it\'s "q" $(touch pwned-subst) `touch pwned-tick` \\ \\n $$ $1 ;touch pwned-semi',
+    "markers": "x\n_LIST\ntouch pwned-list\n_USAGE\n__ENVBUNDLE_PAYLOAD__\n__ENVBUNDLE_STAGE2__\n",
+    "non-ascii": "-ünï 'é' \t\\c\\",
+}
+HOSTILE_DEST = "d'est $(touch pwned-dest) `touch pwned-dest2`"
+
+
+@pytest.fixture(scope="module")
+def hostile_installers(channel, conda_isolation, tmp_path_factory) -> dict[str, Path]:
+    """An installer per hostile name, for an env without python (so: --dest-prefix)."""
+    from .support.cli import CondaProcess
+    from .support.envs import create_env
+
+    base = tmp_path_factory.mktemp("hostile-names")
+    made = {}
+    for key, name in HOSTILE_NAMES.items():
+        prefix = base / "envs" / name
+        prefix.parent.mkdir(exist_ok=True)
+        create_env(prefix, channel, ["foo", "foo-data"], conda_isolation.env)
+        out = base / f"{key}.sh"
+        dest = base / "dest" / key / HOSTILE_DEST
+        bundle = CondaProcess(conda_isolation.env)(
+            "bundle", "-p", prefix, "-o", out, "--dest-prefix", dest
+        )
+        assert bundle.returncode == 0, bundle.stderr
+        made[key] = out
+    return made
+
+
+def _dest(installer: Path) -> Path:
+    return installer.parent / "dest" / installer.stem / HOSTILE_DEST
+
+
+def _no_injection(proc, work: Path) -> None:
+    # the name itself holds "echo INJECTED": only its output would be the word alone
+    assert "INJECTED" not in (proc.stdout + proc.stderr).replace("echo INJECTED", "")
+    assert not [p for p in work.rglob("pwned*")], list(work.rglob("*"))
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+@pytest.mark.parametrize("key", HOSTILE_NAMES)
+def test_hostile_name_runs_nothing_and_prints_faithfully(key, shell, hostile_installers, tmp_path):
+    installer, name = hostile_installers[key], HOSTILE_NAMES[key]
+    bare = bare_path(tmp_path / "bare-bin")
+    work = tmp_path / "work"
+    work.mkdir()
+    help_ = run_bare([shell, installer, "--help"], bare, cwd=work)
+    assert help_.returncode == 0 and "-p PREFIX" in help_.stdout, help_.stderr
+    _no_injection(help_, work)
+    listing = run_bare([shell, installer, "--list"], bare, cwd=work)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.startswith(name + ": 2 packages, ")
+    assert {line.split()[0] for line in listing.stdout.split(" bytes\n", 1)[1].splitlines()} >= {
+        "foo",
+        "foo-data",
+    }
+    _no_injection(listing, work)
+    checked = run_bare([shell, installer, "--verify"], bare, cwd=work)
+    assert checked.returncode == 0 and "matches its sha256" in checked.stdout, checked.stderr
+    _no_injection(checked, work)
+    dest = _dest(installer)
+    install = run_bare([shell, installer, "-p", dest, "-f"], bare, cwd=work)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert f"install: {name} is ready at {dest}\n" in install.stdout
+    _no_injection(install, work)
+    assert not [p for p in installer.parent.rglob("pwned*")]
+    run = subprocess.run(["env", "-i", dest / "bin/foo"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == str(dest)
+
+
+WORDS = [
+    "",
+    "plain",
+    "it's",
+    "'",
+    "''",
+    "\n",
+    "a\nb\n",
+    "$(id)",
+    "`id`",
+    "\\",
+    "\\'",
+    '"',
+    "-n",
+    "é\t",
+]
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_shell_word_is_read_back_exactly(shell):
+    from conda_envbundle.archive.installer import shell_word
+
+    for word in WORDS:
+        script = f"nl='\n'\nprintf '%s|' {shell_word(word)}"
+        proc = subprocess.run([shell, "-c", script], capture_output=True, text=True)
+        assert proc.stdout == word + "|", (word, proc.stdout, proc.stderr)
+        assert "\n" not in shell_word(word)
+
+
+# --- the checksum covers the header too ------------------------------------------------------
+
+
+def _with_added_line(installer: Path, tmp_path: Path) -> Path:
+    data = installer.read_bytes()
+    at = data.index(b"\nset -u\n") + len(b"\nset -u\n")
+    edited = tmp_path / "edited.sh"
+    edited.write_bytes(data[:at] + b": an added command\n" + data[at:])
+    return edited
+
+
+def test_added_header_line_fails_shell_verify(installer, bare, tmp_path):
+    edited = _with_added_line(installer, tmp_path)
+    proc = run_bare(["sh", edited, "--verify"], bare)
+    assert proc.returncode == 1
+    assert "this installer is damaged or was changed: its sha256 is" in proc.stderr
+
+
+def test_added_header_line_fails_conda_unbundle(installer, conda_process, tmp_path):
+    from .support.cli import assert_clean_error
+    from .support.crafted import tree
+
+    edited = _with_added_line(installer, tmp_path)
+    before = tree(tmp_path)
+    proc = conda_process("unbundle", edited, "--verify")
+    assert_clean_error(proc, "ChecksumMismatchError", "does not match the sha256 in its header")
+    proc = conda_process("unbundle", edited, "-p", tmp_path / "env")
+    assert_clean_error(proc, "ChecksumMismatchError", "does not match the sha256 in its header")
+    assert tree(tmp_path) == before
+
+
+def test_untouched_installer_passes_conda_verify(installer, conda_process):
+    proc = conda_process("unbundle", installer, "--verify")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_shell_verify_needs_the_file_and_a_sha256_tool(installer, tmp_path):
+    bare = Path(bare_path(tmp_path / "bare-bin"))
+    piped = run_bare(["sh", "-c", f"cat '{installer}' | sh -s -- --verify"], str(bare))
+    assert piped.returncode == 1 and "not through a pipe" in piped.stderr
+    (bare / "sha256sum").unlink()
+    none = run_bare(["sh", installer, "--verify"], str(bare))
+    assert none.returncode == 1 and "no sha256 tool" in none.stderr
+    for tool in ("shasum", "perl"):
+        (bare / tool).symlink_to(shutil.which(tool))
+    shasum = run_bare(["sh", installer, "--verify"], str(bare))
+    assert shasum.returncode == 0 and "matches its sha256" in shasum.stdout, shasum.stderr

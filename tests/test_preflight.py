@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from conda_envbundle import _compat, unbundle
+from conda_envbundle import _compat, inspect, unbundle
 from conda_envbundle.archive.tar import END_OF_ARCHIVE, REGULAR, member_header
 from conda_envbundle.checks import space_needed
 from conda_envbundle.exceptions import IncompatibleTargetError, TargetExistsError
@@ -162,10 +162,12 @@ def test_not_enough_space_is_refused_with_the_numbers(conda_env, tmp_path):
     fs = os.statvfs(tmp_path)
     size = fs.f_blocks * fs.f_frsize + (1 << 40)  # more than the whole filesystem
     bundle = _huge_bundle(tmp_path / "huge.tar.zst", size)
-    needed = -(-size // fs.f_frsize) * fs.f_frsize
+    target = tmp_path / "new" / "env"
+    needed, _ = space_needed(inspect(str(bundle)), fs.f_frsize, str(target))
+    assert needed > -(-size // fs.f_frsize) * fs.f_frsize  # the file, and the kept manifest
     _refused(
         bundle,
-        tmp_path / "new" / "env",
+        target,
         IncompatibleTargetError,
         f"({needed} bytes) of free space at {tmp_path};",
         "are free. Free some space or choose another path.",
@@ -201,7 +203,7 @@ def test_small_filesystem_is_refused_exactly(small_bundle_data, conda_env, tmpfs
     bundle = small_bundle_data.copy()
     path = bundle.write(tiny_fs.parent / "b.tar.zst")
     fs = os.statvfs(tiny_fs)
-    needed, _ = space_needed(_manifest_of(bundle), fs.f_frsize)
+    needed, _ = space_needed(_manifest_of(bundle), fs.f_frsize, str(tiny_fs / "env"))
     free = fs.f_bfree * fs.f_frsize
     assert free == 64 * 1024 < needed
     _refused(
@@ -224,7 +226,8 @@ def test_too_few_inodes_is_refused_exactly(small_bundle_data, conda_env, tmpfs):
         path,
         tiny_fs / "env",
         IncompatibleTargetError,
-        f"needs {len(bundle.members)} files at {tiny_fs}; the filesystem has room for only "
+        # every member, and the kept manifest with its directory
+        f"needs {len(bundle.members) + 2} files at {tiny_fs}; the filesystem has room for only "
         f"{favail} more.",
     )
 

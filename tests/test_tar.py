@@ -49,13 +49,13 @@ def test_gnu_tar_extracts_what_we_write(tmp_path: Path) -> None:
     assert (out / "empty").read_bytes() == b""
 
 
-def test_reader_reads_gnu_tar_output(tmp_path: Path) -> None:
+def test_reader_reads_gnu_tar_pax_output(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / Path(LONG).parent).mkdir(parents=True)
     (tree / LONG).write_bytes(b"payload")
     (tree / "link").symlink_to("x" * 120)
     archive = tmp_path / "gnu.tar"
-    subprocess.run(["tar", "--format=gnu", "-cf", archive, "-C", tree, LONG, "link"], check=True)
+    subprocess.run(["tar", "--format=pax", "-cf", archive, "-C", tree, LONG, "link"], check=True)
     reader = TarReader(io.BytesIO(archive.read_bytes()))
     seen = {}
     for member in reader:
@@ -87,3 +87,13 @@ def test_damaged_header_is_refused() -> None:
     reader = TarReader(io.BytesIO(bytes(data)))
     with pytest.raises(BundleFormatError, match="checksum"):
         list(reader)
+
+
+def test_gnu_format_is_refused(tmp_path: Path) -> None:
+    """GNU tar's own format (long names in 'L' headers, old-GNU magic) is not read."""
+    (tmp_path / LONG).parent.mkdir(parents=True)
+    (tmp_path / LONG).write_bytes(b"payload")
+    archive = tmp_path / "gnu.tar"
+    subprocess.run(["tar", "--format=gnu", "-cf", archive, "-C", tmp_path, LONG], check=True)
+    with pytest.raises(BundleFormatError, match="GNU"):
+        list(TarReader(io.BytesIO(archive.read_bytes())))

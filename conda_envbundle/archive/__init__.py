@@ -32,7 +32,9 @@ class Writer(Protocol):
 
     def add_dir(self, path: str, mode: int) -> None: ...
     def add_symlink(self, path: str, target: str) -> None: ...
-    def add_file(self, path: str, mode: int, size: int, chunks) -> int: ...
+    def add_file(
+        self, path: str, mode: int, size: int, chunks, mtime: int | None = None
+    ) -> int: ...
     def close(self) -> None: ...
 
 
@@ -92,7 +94,12 @@ def open_writer(
             yield writer
             writer.close()
         return
-    yield writer
+    try:
+        yield writer
+    except BaseException:
+        if isinstance(writer, ZipWriter):
+            writer.abandon()
+        raise
     writer.close()
 
 
@@ -147,9 +154,9 @@ def _open_file(path: str) -> BinaryIO:
 
 def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.ExitStack):
     head = stream.read(BLOCK)
-    payload = installer.skip_header(head, stream)
-    if payload is not None:
-        head = payload + stream.read(max(0, BLOCK - len(payload)))
+    found = installer.skip_header(head, stream)
+    if found is not None:
+        return _installer_reader(*found, stream, stack)
     if head.startswith(ZIP_MAGIC):
         if not isinstance(source, str):
             raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")
@@ -164,3 +171,21 @@ def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.Exit
     raise BundleFormatError(
         "This file is not a bundle (not tar, tar.zst, tar.gz, tar.bz2, tar.xz or zip)."
     )
+
+
+def _installer_reader(
+    seal: installer.Seal, payload: bytes, stream: BinaryIO, stack: contextlib.ExitStack
+) -> TarReader:
+    """The payload of a ``.sh`` installer: compressed as its header says (the shell decodes
+    it with that tool), and the whole file checked against the header's sha256 at its end."""
+    sealed = installer.SealedStream(seal, payload, stream)
+    head = payload + sealed.read(max(0, BLOCK - len(payload)))
+    if not head.startswith(CODECS[installer.CODECS[seal.codec]].magic):
+        raise BundleFormatError(
+            f"This installer's payload is not the {seal.codec} stream its header names: "
+            "it is damaged."
+        )
+    plain = decompressing(head, _Prefixed(head, sealed))  # type: ignore[arg-type]
+    assert plain is not None  # the magic was just checked
+    checked = installer.CheckedAtEnd(plain, sealed)
+    return TarReader(stack.enter_context(Prefetched(checked)))

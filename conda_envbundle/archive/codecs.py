@@ -16,7 +16,7 @@ from typing import BinaryIO
 import zstandard
 from isal import igzip, igzip_threaded
 
-from ..exceptions import BundleFormatError
+from ..exceptions import BundleFormatError, EnvBundleError
 from .tar import ByteSink, ByteSource
 
 
@@ -86,28 +86,42 @@ def decompressing(head: bytes, stream: BinaryIO) -> ByteSource | None:
     """A readable plain stream over ``stream`` if ``head`` shows a known codec, else None."""
     if head.startswith(CODECS["tar.zst"].magic):
         reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return _Guarded(reader, zstandard.ZstdError)
+        return Guarded(reader)
     if head.startswith(CODECS["tar.gz"].magic):
-        return _Guarded(igzip.IGzipFile(fileobj=stream, mode="rb"), (OSError, EOFError))
+        return Guarded(igzip.IGzipFile(fileobj=stream, mode="rb"))
     if head.startswith(CODECS["tar.bz2"].magic):
-        return _Guarded(bz2.BZ2File(stream, "rb"), (OSError, EOFError))
+        return Guarded(bz2.BZ2File(stream, "rb"))
     if head.startswith(CODECS["tar.xz"].magic):
-        return _Guarded(lzma.LZMAFile(stream, "rb"), (lzma.LZMAError, EOFError))
+        return Guarded(lzma.LZMAFile(stream, "rb"))
     return None
 
 
-class _Guarded:
-    """Turn a codec's own errors into a clear bundle error."""
+class Guarded:
+    """A decoder whose every failure is a :class:`BundleFormatError`.
 
-    def __init__(self, stream: ByteSource, errors) -> None:
+    Each codec reports damage in its own way (ISA-L's IsalError, ZstdError, LZMAError,
+    OSError, EOFError, ValueError, ...), and a damaged stream can reach code paths that
+    raise others: whatever a decoder raises while reading, the bundle is what is wrong.
+    """
+
+    def __init__(self, stream: ByteSource) -> None:
         self.stream = stream
-        self.errors = errors
 
     def read(self, size: int) -> bytes:
         try:
             return self.stream.read(size)
-        except self.errors as exc:
-            raise BundleFormatError(f"The bundle is damaged: {exc}.") from exc
+        except (EnvBundleError, MemoryError):
+            raise
+        except Exception as exc:
+            raise BundleFormatError(f"The bundle is damaged: {describe(exc)}.") from exc
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a short phrase for a message (some codecs raise without text)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
 
 
 class _Unclosable:

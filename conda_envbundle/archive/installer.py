@@ -3,14 +3,24 @@
 The payload is an ordinary compressed tar bundle (gzip by default, zstd when asked), not
 base64: the file is only as large as the bundle plus a few kilobytes of shell, can be
 piped into ``sh``, and ``conda unbundle`` reads it like any other bundle.
+
+Nothing from the environment reaches the shell unquoted: every value is one single-quoted
+word on one line (a newline is spelled ``"$nl"``), so no value can end a quote, a line or
+the header. The header's ``sha256`` is the sha256 of the whole file with its own 64 digits
+as zeros: ``sh FILE --verify`` and ``conda unbundle`` check the header and the payload.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from typing import BinaryIO
 
-from ..exceptions import BundleFormatError
+from ..exceptions import BundleFormatError, ChecksumMismatchError
+from .tar import ByteSource
 
 PAYLOAD_MARKER = b"\n__ENVBUNDLE_PAYLOAD__\n"
 STAGE2_MARKER = b"__ENVBUNDLE_STAGE2__"
@@ -19,11 +29,20 @@ CODECS = {"gzip": "tar.gz", "zstd": "tar.zst"}
 # Longer than any shell reads ahead of the command it runs (dash: 8 KiB per read).
 _FILLER = ("#" * 99 + "\n") * 100
 _MAX_HEADER = 1 << 20
+_TEMPLATE_KEY = re.compile(r"@[A-Z0-9_]+@")
+_SHA256_LINE = re.compile(rb"\nsha256='([0-9a-f]{64})'\n")
+_SHA256_AT_LINE = re.compile(rb"\nsha256_at=([0-9]{1,7})\n")
+_CODEC_LINE = re.compile(rb"\ncodec='(gzip|zstd)'\n")
 
 
-def _quote(value: str) -> str:
-    """``value`` for use inside the template's single quotes."""
-    return value.replace("'", "'\\''")
+def shell_word(value: str) -> str:
+    """``value`` as one sh word on one line: single-quoted pieces joined by ``"$nl"``.
+
+    Inside single quotes nothing is special but the quote itself, written ``'\\''``;
+    newlines are left out of the text so that no value can make a line of its own.
+    """
+    pieces = value.replace("\0", "\ufffd").split("\n")
+    return '"$nl"'.join("'" + piece.replace("'", "'\\''") + "'" for piece in pieces)
 
 
 def header(
@@ -39,28 +58,39 @@ def header(
     listing: str,
 ) -> bytes:
     """The installer's shell part, ending with the payload marker line."""
+    if codec not in CODECS:
+        raise ValueError(f"unknown installer codec {codec!r}")
     template = resources.files("conda_envbundle").joinpath("templates").joinpath("installer.sh")
     text = template.read_text("utf-8")
     values = {
         "@FILLER@": _FILLER.rstrip("\n"),
-        "@NAME@": _quote(name),
-        "@SUBDIR@": _quote(subdir),
-        "@GLIBC@": _quote(glibc),
-        "@LIMIT@": "" if limit is None else str(limit),
-        "@SIZE@": str(size),
-        "@HAS_PYTHON@": "yes" if has_python else "no",
-        "@CODEC@": codec,
-        "@DEST@": _quote(dest),
         "@SHA256@": SHA256_PLACEHOLDER,
-        "@LIST@": listing.replace("\n_LIST", "\n _LIST"),
+        "@NAME@": shell_word(name),
+        "@SUBDIR@": shell_word(subdir),
+        "@GLIBC@": shell_word(glibc),
+        "@LIMIT@": shell_word("" if limit is None else str(int(limit))),
+        "@SIZE@": shell_word(str(int(size))),
+        "@HAS_PYTHON@": shell_word("yes" if has_python else "no"),
+        "@CODEC@": shell_word(codec),
+        "@DEST@": shell_word(dest),
+        "@LIST@": " \\\n".join("    " + shell_word(line) for line in listing.split("\n")),
     }
-    for key, value in values.items():
-        text = text.replace(key, value)
-    return text.encode("utf-8")
+    # Only the filler comes before the digest, so its offset is known before the values.
+    before_digest = text[: text.index("@SHA256@")]
+    values["@SHA256_AT@"] = str(len(_substitute(before_digest, values).encode()))
+    return _substitute(text, values).encode("utf-8", "surrogateescape")
+
+
+def _substitute(text: str, values: Mapping[str, str]) -> str:
+    """Every ``@KEY@`` of the template replaced in one pass, never inside a value."""
+    return _TEMPLATE_KEY.sub(lambda match: values[match.group()], text)
 
 
 def patch_sha256(out: BinaryIO, header_start: int, head: bytes, digest: str) -> None:
-    """Write the payload's sha256 into the header, now that the payload is written."""
+    """Write the sha256 into the header, now that the payload is written.
+
+    ``digest`` is of the whole file as written, header included, with the field zeros.
+    """
     position = header_start + head.index(SHA256_PLACEHOLDER.encode())
     end = out.tell()
     out.seek(position)
@@ -68,8 +98,22 @@ def patch_sha256(out: BinaryIO, header_start: int, head: bytes, digest: str) -> 
     out.seek(end)
 
 
-def skip_header(head: bytes, stream: BinaryIO) -> bytes | None:
-    """If ``head`` starts an installer, consume its shell part; returns the payload's start."""
+@dataclass
+class Seal:
+    """An installer's header as read, with the sha256 it records and the payload's codec."""
+
+    header: bytes  # up to and including the payload marker
+    sha256: str
+    offset: int
+    codec: str
+
+
+def skip_header(head: bytes, stream: BinaryIO) -> tuple[Seal, bytes] | None:
+    """If ``head`` starts an installer, consume its shell part.
+
+    Returns the header's :class:`Seal` and the start of the payload (already read), or
+    None when ``head`` is no installer.
+    """
     if not head.startswith(b"#!/bin/sh\n") or STAGE2_MARKER not in head:
         return None
     data = head
@@ -78,4 +122,68 @@ def skip_header(head: bytes, stream: BinaryIO) -> bytes | None:
         if not more or len(data) > _MAX_HEADER:
             raise BundleFormatError("This installer is damaged: its payload marker is missing.")
         data += more
-    return data[data.index(PAYLOAD_MARKER) + len(PAYLOAD_MARKER) :]
+    end = data.index(PAYLOAD_MARKER) + len(PAYLOAD_MARKER)
+    return _seal(data[:end]), data[end:]
+
+
+def _seal(text: bytes) -> Seal:
+    digest = _SHA256_LINE.search(text)
+    offset = _SHA256_AT_LINE.search(text)
+    codec = _CODEC_LINE.search(text)
+    if digest is None or offset is None or codec is None:
+        raise BundleFormatError(
+            "This installer's header has no sha256, offset or codec line: it is damaged or "
+            "was made by an older conda-envbundle. Bundle the environment again."
+        )
+    seal = Seal(text, digest.group(1).decode(), int(offset.group(1)), codec.group(1).decode())
+    if text[seal.offset : seal.offset + 64] != digest.group(1):
+        raise BundleFormatError("This installer is damaged: its sha256 is not where it says.")
+    return seal
+
+
+class SealedStream:
+    """The installer's file after its header, hashed as it is read."""
+
+    def __init__(self, seal: Seal, already: bytes, stream: BinaryIO) -> None:
+        self.seal = seal
+        self.stream = stream
+        # the header as the checksum covers it: its own 64 digits as zeros
+        self.digest = hashlib.sha256(seal.header[: seal.offset])
+        self.digest.update(SHA256_PLACEHOLDER.encode())
+        self.digest.update(seal.header[seal.offset + 64 :])
+        self.digest.update(already)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        return data
+
+    def check(self) -> None:
+        """Hash what is left after the payload, then compare with the header's sha256."""
+        while self.read(1 << 20):
+            pass
+        if self.digest.hexdigest() != self.seal.sha256:
+            raise ChecksumMismatchError(
+                "This installer does not match the sha256 in its header: its shell part or "
+                "its payload is damaged or was changed. Nothing was installed."
+            )
+
+
+class CheckedAtEnd:
+    """A decompressed payload that checks the installer's sha256 when it ends.
+
+    The end is where every reader of a whole bundle arrives before it installs anything
+    (the end-of-archive check reads to it), so a changed header fails there.
+    """
+
+    def __init__(self, plain: ByteSource, sealed: SealedStream) -> None:
+        self.plain = plain
+        self.sealed = sealed
+        self._checked = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.plain.read(size)
+        if not data and size != 0 and not self._checked:
+            self._checked = True
+            self.sealed.check()
+        return data

@@ -7,6 +7,8 @@ bundle may contain (files, directories, symlinks) and rejects everything else.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -148,9 +150,15 @@ class TarWriter:
     def add_symlink(self, path: str, target: str) -> None:
         self._write(member_header(path, SYMLINK, mode=0o777, mtime=self.mtime, link=target))
 
-    def add_file(self, path: str, mode: int, size: int, chunks: Iterable[bytes]) -> int:
-        """Write one regular file; returns the number of data bytes actually written."""
-        self._write(member_header(path, REGULAR, mode=mode, size=size, mtime=self.mtime))
+    def add_file(
+        self, path: str, mode: int, size: int, chunks: Iterable[bytes], mtime: int | None = None
+    ) -> int:
+        """Write one regular file; returns the number of data bytes actually written.
+
+        ``mtime`` overrides the bundle's one timestamp (a ``.py`` whose ``.pyc`` expects it).
+        """
+        stamp = self.mtime if mtime is None else mtime
+        self._write(member_header(path, REGULAR, mode=mode, size=size, mtime=stamp))
         for chunk in exactly(path, size, chunks):
             self._write(chunk)
         self._write(padding(size))
@@ -193,15 +201,65 @@ class Member:
     link: str
 
 
-def _parse_number(field: bytes, what: str) -> int:
-    if field and field[0] & 0x80:  # GNU base-256
-        value = int.from_bytes(field[1:], "big")
-        return -value if field[0] & 0x40 else value
-    text = field.split(b"\0", 1)[0].strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise BundleFormatError(f"The bundle has a damaged tar header ({what}).") from None
+# What the reader accepts is what GNU tar and bsdtar extract the same way: the POSIX tar
+# this writer produces. Everything else is refused rather than read one way while other
+# tools write another (docs/security.md: "What is verified is what tar and unzip extract").
+_POSIX_MAGIC = b"ustar\x0000"
+_GNU_MAGIC = b"ustar  \x00"
+# Yielded to the caller, which refuses them with its own message; they may carry no data.
+_FORBIDDEN_KINDS = (HARDLINK, b"3", b"4", b"6", b"7")
+_REFUSED_KINDS = {
+    b"\0": "an old-style tar member type ('\\0'), which tar reads as a directory or a file",
+    PAX_GLOBAL: "a pax global header, which tar applies to every later member",
+    GNU_LONGNAME: "a GNU long-name header",
+    GNU_LONGLINK: "a GNU long-link header",
+    b"S": "a GNU sparse file",
+}
+_KNOWN_KINDS = frozenset((REGULAR, DIRECTORY, SYMLINK, PAX_LOCAL, *_FORBIDDEN_KINDS))
+_OCTAL = re.compile(rb" *[0-7]+[ \0]*")
+_OCTAL_OR_EMPTY = re.compile(rb" *[0-7]*[ \0]*")
+_RECORD_LENGTH = re.compile(rb"[1-9][0-9]{0,7} ")
+_DECIMAL = re.compile(rb"[0-9]+")
+_TIME = re.compile(rb"-?[0-9]+(\.[0-9]+)?")
+_ANY = re.compile(rb"[^\0]*")
+# pax keys the reader interprets, and keys it ignores because they change only times and
+# ownership; every other key (GNU.sparse.*, SCHILY.*, LIBARCHIVE.*, hdrcharset...) is refused.
+_PAX_KEYS = {
+    "path": _ANY,
+    "linkpath": _ANY,
+    "size": _DECIMAL,
+    "mtime": _TIME,
+    "atime": _TIME,
+    "ctime": _TIME,
+    "uid": _DECIMAL,
+    "gid": _DECIMAL,
+    "uname": _ANY,
+    "gname": _ANY,
+}
+
+
+def _refused(what: str) -> BundleFormatError:
+    return BundleFormatError(
+        f"The bundle holds {what}; conda-envbundle reads only plain POSIX tar, which tar "
+        "and bsdtar extract exactly as it verifies it. Re-create the bundle with conda bundle."
+    )
+
+
+@functools.lru_cache(maxsize=4096)  # modes, times and owners repeat from member to member
+def _number(field: bytes, what: str, pattern: re.Pattern[bytes] = _OCTAL) -> int:
+    """An octal header field; GNU base-256 and any other spelling are refused."""
+    if not pattern.fullmatch(field):
+        raise BundleFormatError(f"The bundle has a damaged tar header ({what}).")
+    digits = field.strip(b" \0")
+    return int(digits, 8) if digits else 0
+
+
+def _string(field: bytes, what: str) -> bytes:
+    """A NUL-terminated header field; bytes after its end must be NULs."""
+    value, _, rest = field.partition(b"\0")
+    if rest.strip(b"\0"):
+        raise BundleFormatError(f"The bundle has a damaged tar header ({what}).")
+    return value
 
 
 def _decode(raw: bytes) -> str:
@@ -209,19 +267,22 @@ def _decode(raw: bytes) -> str:
 
 
 def _parse_pax(data: bytes) -> dict[str, bytes]:
+    """The records of a pax header: each exactly ``LEN key=value\\n``, filling it exactly."""
     records: dict[str, bytes] = {}
     pos = 0
     while pos < len(data):
-        space = data.find(b" ", pos)
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise BundleFormatError("The bundle has a damaged pax header.") from None
-        if space < 0 or length <= 0 or pos + length > len(data):
+        match = _RECORD_LENGTH.match(data, pos)
+        end = pos + int(match.group()[:-1]) if match else 0
+        if match is None or end > len(data) or data[end - 1 : end] != b"\n":
             raise BundleFormatError("The bundle has a damaged pax header.")
-        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-        records[key.decode("utf-8", "replace")] = value
-        pos += length
+        raw_key, equals, value = data[match.end() : end - 1].partition(b"=")
+        key = raw_key.decode("ascii", "replace")
+        if not equals or key not in _PAX_KEYS:
+            raise _refused(f"a pax header with the key {key!r}")
+        if key in records or not value or not _PAX_KEYS[key].fullmatch(value):
+            raise _refused(f"a pax header with a repeated, empty or malformed {key!r}")
+        records[key] = value
+        pos = end
     return records
 
 
@@ -261,53 +322,78 @@ class TarReader:
             self._pending_padding = 0
 
     def __iter__(self) -> Iterator[Member]:
-        overrides: dict[str, bytes] = {}
+        pax: dict[str, bytes] | None = None
         while True:
             self._skip_rest()
             block = self._read_exact(BLOCK)
             if block == b"\0" * BLOCK:
+                if pax is not None:
+                    raise _refused("a pax header with no member after it")
                 return
-            member = self._parse_header(block, overrides)
-            if member.kind in (PAX_LOCAL, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK):
-                if member.size > _MAX_META:
-                    raise BundleFormatError("The bundle has an oversized extended header.")
-                data = self._read_exact(member.size + len(padding(member.size)))[: member.size]
-                if member.kind == PAX_LOCAL:
-                    overrides.update(_parse_pax(data))
-                elif member.kind == GNU_LONGNAME:
-                    overrides["path"] = data.rstrip(b"\0")
-                elif member.kind == GNU_LONGLINK:
-                    overrides["linkpath"] = data.rstrip(b"\0")
+            kind = block[156:157]
+            if kind == PAX_LOCAL:
+                if pax is not None:
+                    raise _refused("two pax headers in a row, which tar programs merge differently")
+                pax = _parse_pax(self._read_meta(block))
                 continue
-            overrides = {}
-            self._remaining = member.size if member.kind == REGULAR else 0
-            self._pending_padding = len(padding(self._remaining))
+            member = _parse_header(block, pax or {})
+            pax = None
+            self._remaining = member.size
+            self._pending_padding = len(padding(member.size))
             yield member
 
-    @staticmethod
-    def _parse_header(block: bytes, overrides: dict[str, bytes]) -> Member:
-        stored = _parse_number(block[148:156], "checksum")
-        if stored != sum(block[:148]) + 256 + sum(block[156:]):
-            raise BundleFormatError("The bundle is damaged: a tar header checksum is wrong.")
-        name = block[0:100].split(b"\0", 1)[0]
-        if block[257:262] == b"ustar":
-            prefix = block[345:500].split(b"\0", 1)[0]
-            if prefix:
-                name = prefix + b"/" + name
-        kind = block[156:157]
-        size = _parse_number(block[124:136], "size")
-        if "size" in overrides:
-            try:
-                size = int(overrides["size"])
-            except ValueError:
-                raise BundleFormatError("The bundle has a damaged pax size.") from None
-        if size < 0:
-            raise BundleFormatError("The bundle has a negative member size.")
-        return Member(
-            path=_decode(overrides.get("path", name)),
-            kind=REGULAR if kind == b"\0" else kind,
-            mode=_parse_number(block[100:108], "mode"),
-            size=size,
-            mtime=_parse_number(block[136:148], "mtime"),
-            link=_decode(overrides.get("linkpath", block[157:257].split(b"\0", 1)[0])),
-        )
+    def _read_meta(self, block: bytes) -> bytes:
+        size = _parse_header(block, {}).size
+        if size > _MAX_META:
+            raise BundleFormatError("The bundle has an oversized extended header.")
+        return self._read_exact(size + len(padding(size)))[:size]
+
+
+def _parse_header(block: bytes, pax: dict[str, bytes]) -> Member:
+    """One member header, with the pax records that came before it applied."""
+    _check_block(block)
+    kind = block[156:157]
+    if kind in _REFUSED_KINDS:
+        raise _refused(_REFUSED_KINDS[kind])
+    if kind not in _KNOWN_KINDS:
+        raise _refused(f"a tar member of unknown type {kind!r}")
+    name = _string(block[0:100], "name")
+    prefix = _string(block[345:500], "prefix")
+    path = pax.get("path", prefix + b"/" + name if prefix else name)
+    link = pax.get("linkpath", _string(block[157:257], "link name"))
+    size = int(pax["size"]) if "size" in pax else _number(block[124:136], "size")
+    if not path:
+        raise _refused("a member with an empty name")
+    if kind not in (DIRECTORY, PAX_LOCAL) and path.endswith(b"/"):
+        raise _refused(f"{_decode(path)!r}, a name ending in '/' that tar makes a directory")
+    if kind not in (REGULAR, PAX_LOCAL) and size:
+        raise _refused(f"{_decode(path)!r}, a member that carries data its type has none of")
+    if link and kind in (REGULAR, DIRECTORY):
+        raise _refused(f"{_decode(path)!r}, a member that is no link but has a link target")
+    return Member(
+        path=_decode(path),
+        kind=kind,
+        mode=_number(block[100:108], "mode"),
+        size=size,
+        mtime=_number(block[136:148], "mtime"),
+        link=_decode(link),
+    )
+
+
+def _check_block(block: bytes) -> None:
+    """The parts of a header that name no member: checksum, magic, numbers, padding."""
+    field = block[148:156]
+    stored = int(field.strip(b" \0"), 8) if _OCTAL.fullmatch(field) else None
+    if stored != sum(block) - sum(field) + 256:
+        raise BundleFormatError("The bundle is damaged: a tar header checksum is wrong.")
+    magic = block[257:265]
+    if magic == _GNU_MAGIC:
+        raise _refused("a GNU-format tar header (magic 'ustar  ')")
+    if magic != _POSIX_MAGIC:
+        raise _refused("a tar header without the POSIX magic 'ustar\\x0000'")
+    _number(block[108:116], "uid", _OCTAL_OR_EMPTY)
+    _number(block[116:124], "gid", _OCTAL_OR_EMPTY)
+    _number(block[329:337], "devmajor", _OCTAL_OR_EMPTY)
+    _number(block[337:345], "devminor", _OCTAL_OR_EMPTY)
+    if block[500:512].strip(b"\0"):
+        raise _refused("a tar header with data in its reserved bytes")

@@ -2,26 +2,37 @@
 if [ -f "$0" ] && grep -q '^__ENVBUNDLE_STAGE2__$' "$0" 2>/dev/null; then exec <"$0"; fi; _n=$(printf '\n_'); _n=${_n%_}; _s=; while IFS= read -r _l; do [ "$_l" = __ENVBUNDLE_STAGE2__ ] && break; done; while IFS= read -r _l; do [ "$_l" = __ENVBUNDLE_PAYLOAD__ ] && break; _s=$_s$_l$_n; done; eval "$_s"; exit 1
 @FILLER@
 __ENVBUNDLE_STAGE2__
-# conda-envbundle self-extracting installer for the environment "@NAME@".
+sha256='@SHA256@'
+# conda-envbundle self-extracting installer. `sha256` is the sha256 of this whole file
+# with those 64 digits written as zeros (they start at byte `sha256_at`): it covers this
+# header and the payload, and detects damage, not tampering (see docs/security.md).
 # Line 2 reads this part with the shell's `read`, which consumes stdin byte by byte, so the
 # payload after the marker reaches tar intact even when the file arrives through a pipe
 # (the filler above is longer than any shell reads ahead).
+# Every value below is one single-quoted word on one line, newlines spelled "$nl".
 set -u
-name='@NAME@'
-subdir='@SUBDIR@'
-glibc_min='@GLIBC@'
-limit='@LIMIT@'
-size='@SIZE@'
-has_python='@HAS_PYTHON@'
-codec='@CODEC@'
-dest='@DEST@'
-payload_sha256='@SHA256@'
+nl='
+'
+sha256_at=@SHA256_AT@
+name=@NAME@
+subdir=@SUBDIR@
+glibc_min=@GLIBC@
+limit=@LIMIT@
+size=@SIZE@
+has_python=@HAS_PYTHON@
+codec=@CODEC@
+dest=@DEST@
+
+list_packages() {
+    printf '%s\n' \
+@LIST@
+}
 
 usage() {
     cat <<'_USAGE'
 Usage: sh THIS_FILE -p PREFIX [-f]    install the environment at PREFIX
        sh THIS_FILE --list            list the packages it contains
-       sh THIS_FILE --verify          check the payload against its sha256
+       sh THIS_FILE --verify          check this file against its sha256
        cat THIS_FILE | sh -s -- -p PREFIX
 
   -p, --prefix PREFIX  where to create the environment (absolute or relative path)
@@ -112,9 +123,11 @@ check_tools() {
 fresh_dir() {
     # POSIX has no mktemp; mkdir is atomic and fails if the name is taken. It becomes the
     # environment root, so it keeps the umask's permissions.
+    # The names conda unbundle uses (8 characters of [a-z0-9_] after the mark), so either
+    # tool removes what a dead run of the other left.
     i=0
     while [ "$i" -lt 100 ]; do
-        candidate="$parent/.$(basename "$prefix").envbundle-$1-$$-$i"
+        candidate="$parent/.$(basename "$prefix").envbundle-$1-$(printf '%08d' $((($$ * 100 + i) % 100000000)))"
         if mkdir "$candidate" 2>/dev/null; then
             echo "$candidate"
             return 0
@@ -122,6 +135,62 @@ fresh_dir() {
         i=$((i + 1))
     done
     return 1
+}
+
+lock_target() {
+    # conda unbundle's lock: flock on .NAME.envbundle-lock beside the target, taken with
+    # flock(1) or perl on the inherited descriptor 9 (the lock lives as long as this shell).
+    # The kernel drops it when the shell dies, so a run that holds it knows that any
+    # leftover beside the target belongs to a dead run.
+    if ! command -v flock >/dev/null 2>&1 && ! command -v perl >/dev/null 2>&1; then
+        echo "install: no flock or perl here: $prefix is not locked against other runs, and leftovers of killed runs are kept." >&2
+        return 0
+    fi
+    lock="$parent/.$(basename "$prefix").envbundle-lock"
+    busy="another install or conda unbundle is writing $prefix right now (lock file $lock). Wait for it to finish, then try again."
+    i=0
+    while [ "$i" -lt 10 ]; do
+        exec 9>>"$lock" || die "cannot create the lock file $lock."
+        if command -v flock >/dev/null 2>&1; then
+            flock -n 9 || die "$busy"
+        else
+            perl -MFcntl=:flock -e 'open(my $f, ">&=", 9) && flock($f, LOCK_EX | LOCK_NB) or exit 1' ||
+                die "$busy"
+        fi
+        # the last holder removes the file before it unlocks: ours must still be that file
+        if [ /dev/fd/9 -ef "$lock" ]; then
+            locked=1
+            : >"$lock"
+            echo "$$" >&9
+            return 0
+        fi
+        exec 9>&-
+        i=$((i + 1))
+    done
+    die "cannot lock $lock."
+}
+
+clean_leftovers() {
+    # Under the lock: what dead runs (of this installer or conda unbundle) left. An old
+    # environment moved aside goes back when the target is missing; the rest is removed.
+    [ -n "$locked" ] || return 0
+    ch='[a-z0-9_]'
+    for aside in "$parent/.$(basename "$prefix").envbundle-replaced-"$ch$ch$ch$ch$ch$ch$ch$ch; do
+        [ -d "$aside" ] && [ ! -L "$aside" ] || continue
+        if [ -d "$aside/env" ] && [ ! -e "$prefix" ] && [ ! -L "$prefix" ]; then
+            mv "$aside/env" "$prefix" || die "cannot put the old environment in $aside/env back at $prefix; move it back yourself."
+        fi
+        rm -rf "$aside"
+    done
+    for dead in "$parent/.$(basename "$prefix").envbundle-staging-"$ch$ch$ch$ch$ch$ch$ch$ch; do
+        [ -d "$dead" ] && [ ! -L "$dead" ] && rm -rf "$dead"
+    done
+    return 0
+}
+
+on_exit() {
+    [ -z "$staging" ] || rm -rf "$staging"
+    [ -z "$locked" ] || rm -f "$lock"
 }
 
 sha256_tool() {
@@ -132,6 +201,22 @@ sha256_tool() {
         fi
     done
     return 1
+}
+
+verify_file() {
+    # The file itself is read again: through a pipe, the shell has consumed its start.
+    [ -f "$0" ] && grep -q '^__ENVBUNDLE_STAGE2__$' "$0" 2>/dev/null ||
+        die "--verify reads the installer file: run sh FILE --verify, not through a pipe."
+    tool=$(sha256_tool) ||
+        die "no sha256 tool (sha256sum, shasum, openssl) here: check the file with 'conda unbundle --verify FILE', or compare its sha256 with the one conda bundle printed."
+    got=$({
+        dd if="$0" bs="$sha256_at" count=1 2>/dev/null
+        printf '%064d' 0
+        tail -c +"$((sha256_at + 65))" "$0"
+    } | $tool | cut -c1-64)
+    [ "$got" = "$sha256" ] ||
+        die "this installer is damaged or was changed: its sha256 is $got, its header says $sha256."
+    printf 'install: this installer matches its sha256 (%s).\n' "$sha256"
 }
 
 prefix=
@@ -154,16 +239,11 @@ done
 
 case $action in
     list)
-        cat <<'_LIST'
-@LIST@
-_LIST
+        list_packages
         exit 0
         ;;
     verify)
-        tool=$(sha256_tool) || die "no sha256 tool (sha256sum, shasum, openssl) on this machine."
-        got=$($tool | cut -c1-64)
-        [ "$got" = "$payload_sha256" ] || die "the payload is damaged (sha256 $got, expected $payload_sha256)."
-        echo "install: the payload matches its sha256 ($payload_sha256)."
+        verify_file
         exit 0
         ;;
 esac
@@ -177,26 +257,36 @@ check_glibc
 check_target
 check_tools
 mkdir -p "$parent" || die "cannot create $parent."
+staging=
+locked=
+trap on_exit EXIT
+trap 'exit 1' HUP INT TERM
+lock_target
+clean_leftovers
+check_target # again: a leftover may have been put back, or another run finished meanwhile
 check_space
 staging=$(fresh_dir staging) ||
     die "cannot create a temporary directory in $parent."
-trap 'rm -rf "$staging"' EXIT
-trap 'exit 1' HUP INT TERM
 "$codec" -dc | tar -xf - -C "$staging" || die "the payload is damaged or truncated."
 if [ "$has_python" = yes ]; then
     "$staging/bin/conda-unpack" --verify --quiet --prefix "$prefix" || die "unpacking failed."
 fi
 if [ -e "$prefix" ] && [ -n "$(ls -A "$prefix")" ]; then
-    old=$(fresh_dir replaced) || die "cannot move the old environment aside."
-    mv "$prefix" "$old/env" || die "cannot move the old environment aside."
-    mv "$staging" "$prefix" || { mv "$old/env" "$prefix"; die "cannot move the new environment into place."; }
-    rm -rf "$old"
+    # One atomic exchange where mv can (GNU coreutils 9.5+); the old environment then is
+    # in $staging, which the exit trap removes. Elsewhere two renames, and a run killed
+    # between them is repaired by the next one (clean_leftovers, or conda unbundle).
+    if ! mv --exchange "$staging" "$prefix" 2>/dev/null; then
+        old=$(fresh_dir replaced) || die "cannot move the old environment aside."
+        mv "$prefix" "$old/env" || die "cannot move the old environment aside."
+        mv "$staging" "$prefix" || { mv "$old/env" "$prefix"; die "cannot move the new environment into place."; }
+        staging=$old
+    fi
 else
     [ -d "$prefix" ] && rmdir "$prefix"
     mv "$staging" "$prefix" || die "cannot move the new environment into place."
+    staging=
 fi
-trap - EXIT
-echo "install: $name is ready at $prefix"
-echo "install: activate it with: . \"$prefix/bin/activate\""
+printf 'install: %s is ready at %s\n' "$name" "$prefix"
+printf 'install: activate it with: . "%s/bin/activate"\n' "$prefix"
 exit 0
 __ENVBUNDLE_PAYLOAD__

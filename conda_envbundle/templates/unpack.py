@@ -6,6 +6,8 @@ manifest lists to where the environment now is, by the same rules ``conda unbund
 applies with conda's code (text: plain replacement and runnable shebangs; binary:
 NUL-padded replacement inside C strings), then records the new place so the
 environment can be moved and unpacked again. Standard library only; Python >= 3.6.
+It applies the path checks of ``conda unbundle``: nothing outside the environment, and
+nothing through a symlink, is ever read for rewriting or written.
 """
 
 import argparse
@@ -103,11 +105,38 @@ def write_atomically(path, data):
         raise
 
 
+def inside(root, path):
+    """``path`` under ``root``, refused unless it is relative, normalised and reached
+    through no symlink (a hostile manifest must not make us rewrite a file elsewhere)."""
+    if not isinstance(path, str) or not path:
+        raise UnpackError(f"the manifest lists a path {path!r}: the copy is damaged.")
+    parts = path.split("/")
+    if path.startswith("/") or "\\" in path or "\0" in path or {"", ".", ".."} & set(parts):
+        raise UnpackError(f"the manifest lists an unsafe path {path!r}: the copy is damaged.")
+    real_root = os.path.realpath(root)
+    full = os.path.join(root, path)
+    parent = os.path.realpath(os.path.dirname(full))
+    if parent != real_root and not parent.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise UnpackError(f"{path!r} lies outside the environment through a symlink.")
+    return full
+
+
+def regular_file(root, path):
+    """``inside``, and a regular file (not a symlink) where the manifest says a file is."""
+    full = inside(root, path)
+    if os.path.islink(full) or not os.path.isfile(full):
+        raise UnpackError(f"{path!r} is not a regular file here: the copy is damaged.")
+    return full
+
+
 def plan(manifest, prefix):
     """The entries whose recorded prefix is not where the environment now is."""
     todo = [
         f for f in manifest["files"] if f.get("prefix") and f["prefix"]["placeholder"] != prefix
     ]
+    for entry in todo:
+        if entry.get("kind") != "file":
+            raise UnpackError(f"{entry.get('path')!r} has a prefix rule but is not a file.")
     limit = min(
         (len(f["prefix"]["placeholder"].encode()) for f in todo if f["prefix"]["mode"] == "binary"),
         default=None,
@@ -124,7 +153,7 @@ def verify(root, manifest):
     bad = [
         f["path"]
         for f in manifest["files"]
-        if f["kind"] == "file" and sha256_of(os.path.join(root, f["path"])) != f["sha256"]
+        if f["kind"] == "file" and sha256_of(regular_file(root, f["path"])) != f["sha256"]
     ]
     if bad:
         raise UnpackError(
@@ -136,8 +165,9 @@ def verify(root, manifest):
 def relocate(root, manifest, prefix):
     """Rewrite every listed prefix; returns the new sha256 of each rewritten file."""
     hashes = {}
-    for entry in plan(manifest, prefix):
-        path = os.path.join(root, entry["path"])
+    # Every path is checked before the first file is rewritten.
+    checked = [(entry, regular_file(root, entry["path"])) for entry in plan(manifest, prefix)]
+    for entry, path in checked:
         rule = entry["prefix"]
         with open(path, "rb") as fh:
             data = fh.read()

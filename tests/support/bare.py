@@ -46,6 +46,7 @@ TOOLS = [
     "id",
     "ln",
     "readlink",
+    "flock",
     "true",
     "false",
     "chmod",

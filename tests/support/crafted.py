@@ -11,7 +11,10 @@ import hashlib
 import io
 import json
 import os
+import struct
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -160,3 +163,134 @@ def tree(root: Path) -> dict[str, str]:
             else:
                 found[rel] = hashlib.sha256(full.read_bytes()).hexdigest()
     return found
+
+
+# --- raw constructions for tests/test_archive_fidelity.py ------------------------------------
+
+# (offset, width) of each ustar header field
+TAR_FIELDS = {
+    "name": (0, 100),
+    "mode": (100, 8),
+    "uid": (108, 8),
+    "gid": (116, 8),
+    "size": (124, 12),
+    "mtime": (136, 12),
+    "chksum": (148, 8),
+    "typeflag": (156, 1),
+    "linkname": (157, 100),
+    "magic": (257, 8),
+    "uname": (265, 32),
+    "gname": (297, 32),
+    "devmajor": (329, 8),
+    "devminor": (337, 8),
+    "prefix": (345, 155),
+    "pad": (500, 12),
+}
+
+
+def edit_header(blocks: bytes, **fields: bytes) -> bytes:
+    """``blocks`` with fields of its last (ustar) block replaced, NUL-padded; the checksum
+    is computed again unless ``chksum`` is one of them."""
+    block = bytearray(blocks[-512:])
+    for key, value in fields.items():
+        start, width = TAR_FIELDS[key]
+        assert len(value) <= width, key
+        block[start : start + width] = value.ljust(width, b"\0")
+    if "chksum" not in fields:
+        block[148:156] = b" " * 8
+        block[148:156] = b"%06o\0 " % sum(block)
+    return blocks[:-512] + bytes(block)
+
+
+def pax_records(*records: tuple[str, bytes]) -> bytes:
+    """pax records, each ``LEN key=value\\n`` with its length right."""
+    out = b""
+    for key, value in records:
+        body = b" " + key.encode() + b"=" + value + b"\n"
+        length = len(body) + 1
+        while len(str(length)) + len(body) != length:
+            length = len(str(length)) + len(body)
+        out += str(length).encode() + body
+    return out
+
+
+def extended(kind: bytes, payload: bytes, name: str = "././@PaxHeader") -> bytes:
+    """An extended header (pax ``x``/``g``, GNU ``L``/``K``) carrying ``payload``."""
+    return (
+        member_header(name, kind, mode=0o644, size=len(payload)) + payload + padding(len(payload))
+    )
+
+
+def _same(blocks: bytes) -> bytes:
+    return blocks
+
+
+@dataclass
+class Patched(Raw):
+    """A member whose header blocks are rewritten by ``patch`` (see :func:`edit_header`)."""
+
+    patch: Callable[[bytes], bytes] = _same
+
+    def header(self) -> bytes:
+        return self.patch(super().header())
+
+
+@dataclass
+class ZipEntry:
+    """One zip member, with every field that zipfile and unzip might read differently."""
+
+    name: bytes
+    data: bytes = b""
+    mode: int = 0o100644
+    flags: int = 0x800
+    system: int = 3
+    method: int = 0
+    local_method: int | None = None  # the local header's, when it should disagree
+    local_name: bytes | None = None
+    local_extra: bytes = b""
+    central_extra: bytes = b""
+
+
+def raw_zip(entries: list[ZipEntry]) -> bytes:
+    """A zip archive written byte by byte (stored data), central directory last."""
+    out, central = bytearray(), bytearray()
+    for e in entries:
+        crc, size = zlib.crc32(e.data), len(e.data)
+        local_name = e.name if e.local_name is None else e.local_name
+        method = e.method if e.local_method is None else e.local_method
+        offset = len(out)
+        out += struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, e.flags, method, 0, 0x21, crc, size, size,
+            len(local_name), len(e.local_extra),
+        )  # fmt: skip
+        out += local_name + e.local_extra + e.data
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, e.system << 8 | 20, 20, e.flags, e.method, 0,
+            0x21, crc, size, size, len(e.name), len(e.central_extra), 0, 0, 0, e.mode << 16,
+            offset,
+        )  # fmt: skip
+        central += e.name + e.central_extra
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0
+    )
+    return bytes(out + central + end)
+
+
+def zip_entries(bundle: Bundle) -> list[ZipEntry]:
+    """The members of ``bundle`` (its sealed manifest first) as zip entries."""
+    entries = [ZipEntry(MANIFEST_PATH.encode(), bundle.sealed_manifest())]
+    for m in bundle.members:
+        name = m.path.encode("utf-8", "surrogateescape")
+        if m.kind == DIRECTORY:
+            entries.append(ZipEntry(name + b"/", mode=0o040000 | m.mode))
+        elif m.kind == SYMLINK:
+            entries.append(ZipEntry(name, m.link.encode(), mode=0o120777))
+        else:
+            entries.append(ZipEntry(name, m.data, mode=0o100000 | m.mode))
+    return entries
+
+
+def unicode_path_extra(name: bytes, real: bytes) -> bytes:
+    """An Info-ZIP Unicode Path extra field (0x7075): unzip uses ``real`` as the name."""
+    body = b"\x01" + struct.pack("<I", zlib.crc32(name)) + real
+    return struct.pack("<HH", 0x7075, len(body)) + body
