@@ -121,6 +121,10 @@ def bundle(
     if sh_codec not in installer.CODECS:
         raise EnvBundleError(f"--sh-payload must be gzip or zstd, not {sh_codec!r}.")
     write_options.sh_codec, write_options.dest_prefix = sh_codec, dest_prefix
+    write_options.force = force
+    unknown = sorted({kind for kind, _ in filters or [] if kind not in ("exclude", "include")})
+    if unknown:
+        raise EnvBundleError(f"A filter is 'exclude' or 'include', not {unknown[0]!r}.")
     if dest_prefix is not None and not os.path.isabs(dest_prefix):
         raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
     options = inventory.Options(
@@ -232,6 +236,13 @@ def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
         notes.append(
             f"Target paths can be at most {manifest.prefix_limit} bytes, the length of the "
             f"path these hold in binary form: {'; '.join(why)}."
+        )
+    if inv.uncached:
+        notes.insert(
+            0,
+            f"{len(inv.uncached)} package(s) are not in the package cache "
+            f"({', '.join(inv.uncached)}): their files that hold the environment's path are "
+            "shipped as installed, to be rewritten from this path.",
         )
     binaries = [u["path"] for u in inv.unrelocated if not u["path"].endswith((".pyc", ".pyo"))]
     if binaries:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-import struct
+import subprocess
 from dataclasses import dataclass
 
-from . import _compat, progress
+from . import _compat, bytecode, progress
 from .checks import check_existing, check_target
 from .commit import commit, parents_of, remove_leftovers, staging_dir
 from .extract import extract_members, read_manifest
@@ -15,6 +16,8 @@ from .lock import target_lock
 from .manifest import DIR, FILE, MANIFEST_DIR, MANIFEST_PATH, Manifest, PrefixRule
 from .records import update_records
 from .relocate import relocate_files
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,8 +69,12 @@ def _build(
         relocated = relocate_files(
             staging, manifest.files, target, manifest.subdir, threads, relocating
         )
+    _apply_file_modes(staging, manifest)
+    recompiled = _recompile_relocated(staging, target, manifest, relocated)
     hashes = {
-        f.path: relocated.get(f.path, f.file_sha256) for f in manifest.files if f.kind == FILE
+        f.path: recompiled.get(f.path) or relocated.get(f.path, f.file_sha256)
+        for f in manifest.files
+        if f.kind == FILE
     }
     for path in update_records(staging, hashes, manifest.site_packages, target):
         hashes[path] = _scan_sha(os.path.join(staging, path))
@@ -75,6 +82,27 @@ def _build(
     _write_kept_manifest(staging, kept)
     _finish_metadata(staging, manifest)
     return len(relocated)
+
+
+def _recompile_relocated(
+    staging: str, target: str, manifest: Manifest, relocated: dict[str, str]
+) -> dict[str, str]:
+    """Compile again the pycs of the ``.py`` files relocation rewrote; new sha256 by path.
+
+    Their content changed, so their shipped pycs are stale; python would otherwise
+    compile them on first import and write inside the environment.
+    """
+    files = [f.path for f in manifest.files if f.kind == FILE]
+    jobs = [(src, pyc) for src, pyc in bytecode.pairs(files) if src in relocated]
+    python = bytecode.environment_python(staging)
+    if not jobs or python is None:
+        return {}
+    try:
+        bytecode.recompile(python, staging, target, jobs)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        log.warning("Could not compile the relocated sources' bytecode again: %s", exc)
+        return {}
+    return {pyc: _scan_sha(os.path.join(staging, pyc)) for _, pyc in jobs}
 
 
 def _scan_sha(path: str) -> str:
@@ -102,13 +130,14 @@ def _write_kept_manifest(root: str, manifest: Manifest) -> None:
         fh.writelines(manifest.to_stream()[1])
 
 
-def _finish_metadata(root: str, manifest: Manifest) -> None:
-    """Give files their modes and one timestamp; keep shipped .pyc files valid."""
+def _apply_file_modes(root: str, manifest: Manifest) -> None:
     for entry in manifest.files:
-        if entry.kind != DIR:
-            full = os.path.join(root, entry.path)
-            if entry.kind == FILE:
-                os.chmod(full, entry.mode & 0o777)
+        if entry.kind == FILE:
+            os.chmod(os.path.join(root, entry.path), entry.mode & 0o777)
+
+
+def _finish_metadata(root: str, manifest: Manifest) -> None:
+    """Keep shipped .pyc files valid; give directories their modes last."""
     _match_sources_to_pyc(root, manifest)
     for entry in reversed(manifest.files):
         if entry.kind == DIR:
@@ -118,18 +147,15 @@ def _finish_metadata(root: str, manifest: Manifest) -> None:
 def _match_sources_to_pyc(root: str, manifest: Manifest) -> None:
     """Set each ``.py`` file's mtime to the one its timestamp-based ``.pyc`` expects.
 
-    Bundles carry one normalised mtime for reproducibility; without this, every shipped
-    ``.pyc`` would look stale and python would recompile on import.
+    Extraction gives every file the time it was written; without this, every shipped
+    ``.pyc`` would look stale and python would compile again on import.
     """
-    for entry in manifest.files:
-        directory, _, name = entry.path.rpartition("/")
-        if entry.kind != FILE or not (name.endswith(".pyc") and directory.endswith("__pycache__")):
-            continue
-        source = os.path.join(root, os.path.dirname(directory), name.split(".", 1)[0] + ".py")
-        with open(os.path.join(root, entry.path), "rb") as fh:
-            header = fh.read(16)
-        if len(header) < 16 or not os.path.isfile(source):
-            continue
-        flags, mtime, size = struct.unpack("<III", header[4:16])
-        if flags == 0 and os.path.getsize(source) & 0xFFFFFFFF == size:
-            os.utime(source, (mtime, mtime), follow_symlinks=False)
+    files = [entry.path for entry in manifest.files if entry.kind == FILE]
+    for source, pyc in bytecode.pairs(files):
+        source_path = os.path.join(root, source)
+        with open(os.path.join(root, pyc), "rb") as fh:
+            mtime = bytecode.source_mtime(
+                fh.read(bytecode.HEADER_SIZE), os.path.getsize(source_path)
+            )
+        if mtime is not None:
+            os.utime(source_path, (mtime, mtime), follow_symlinks=False)

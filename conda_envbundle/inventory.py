@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _compat, progress, scan, standalone
+from . import _compat, bytecode, progress, scan, standalone
 from .exceptions import (
     EditableInstallError,
     EnvBundleError,
     MissingFilesError,
     UnsafeLinkError,
     UnsupportedPathError,
+    source_read_error,
 )
 from .items import Item
 from .manifest import (
@@ -117,19 +118,27 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         and (_wanted(p[0], options.filters) or p[1] == DIR)
     )
     del walked  # an entry per file: the environment's size should not count twice
+    _refuse_unsafe_paths(paths)
     with progress.step("Reading", len(paths), options.show_progress) as reading:
-        items, unrelocated = _classify(
-            prefix,
-            paths,
-            pkgs,
-            options.threads,
-            facts.site_packages,
-            reading,
-            options.distrust if options.trust_records else None,
-        )
+        try:
+            items, unrelocated = _classify(
+                prefix,
+                paths,
+                pkgs,
+                options.threads,
+                facts.site_packages,
+                reading,
+                options.distrust if options.trust_records else None,
+            )
+        except OSError as exc:
+            raise source_read_error(exc) from exc
     items = _with_generated(items, prefix, has_conda, generated)
     if options.dest_prefix:
-        _retarget(items, prefix, options.dest_prefix, _compat.native_subdir(), options.threads)
+        relocated = _retarget(
+            items, prefix, options.dest_prefix, _compat.native_subdir(), options.threads
+        )
+        bytecode.recompile_relocated(items, relocated, prefix, options.dest_prefix, facts.mtime)
+    bytecode.match_source_mtimes(items, prefix)
     return Inventory(
         prefix=prefix,
         items=items,
@@ -188,7 +197,7 @@ def _with_generated(
     """Add the files that make the bundle usable without conda, in sorted place."""
     extra = [
         item
-        for item in standalone.generated_items(prefix, os.path.basename(prefix), has_conda)
+        for item in standalone.generated_items(prefix, has_conda)
         if item.entry.path in generated
     ]
     if not any(item.entry.path == "bin" for item in items):
@@ -196,10 +205,15 @@ def _with_generated(
     return sorted(items + extra, key=lambda item: item.entry.path)
 
 
-def _retarget(items: list[Item], prefix: str, dest: str, subdir: str, threads: int) -> None:
-    """Relocate every rule to ``dest`` now (``--dest-prefix``); the bytes change as shipped."""
+def _retarget(
+    items: list[Item], prefix: str, dest: str, subdir: str, threads: int
+) -> dict[str, bytes]:
+    """Relocate every rule to ``dest`` now (``--dest-prefix``); the bytes change as shipped.
 
-    def one(ruled: tuple[Item, PrefixRule]) -> None:
+    Returns the new bytes of the ``.py`` files rewritten (their pycs must follow).
+    """
+
+    def one(ruled: tuple[Item, PrefixRule]) -> tuple[str, bytes] | None:
         item, rule = ruled
         content = item.content
         if content is not None:
@@ -212,10 +226,11 @@ def _retarget(items: list[Item], prefix: str, dest: str, subdir: str, threads: i
         facts = scan.scan_bytes([data], None)
         item.entry.size, item.entry.sha256 = facts.size, facts.sha256
         item.entry.prefix = PrefixRule(dest, rule.mode)
+        return (item.entry.path, data) if item.entry.path.endswith(".py") else None
 
     ruled = [(item, item.entry.prefix) for item in items if item.entry.prefix]
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        list(pool.map(one, ruled))
+        return dict(found for found in pool.map(one, ruled) if found)
 
 
 def _under(relpath: str, roots: set[str]) -> bool:

@@ -21,6 +21,8 @@ class Item:
     ``rewrite_from`` set (``--dest-prefix``), the bytes hold that rule's placeholder and
     are relocated to ``entry.prefix.placeholder`` as they are written. With ``verify``
     the sha256 came from conda's record and is checked as the bytes are written.
+    ``mtime`` replaces the bundle's one timestamp for this entry (a ``.py`` whose
+    timestamp-based ``.pyc`` expects that time).
     """
 
     entry: FileEntry
@@ -29,6 +31,7 @@ class Item:
     signature: int = 0
     rewrite_from: PrefixRule | None = None
     verify: bool = False
+    mtime: int | None = None
 
     @classmethod
     def in_memory(cls, entry: FileEntry, content: bytes) -> Item:
@@ -43,6 +46,14 @@ class Item:
     @content.setter
     def content(self, content: bytes) -> None:
         self.packed = zstandard.compress(content, 1)
+
+    def head(self, prefix: str, size: int) -> bytes:
+        """The first ``size`` bytes this entry ships."""
+        content = self.content
+        if content is not None:
+            return content[:size]
+        with open(self.source_file(prefix), "rb") as fh:
+            return fh.read(size)
 
     def source_file(self, prefix: str) -> str:
         """Where the bytes are: ``source``, or the file at the entry's path in ``prefix``."""

@@ -182,7 +182,7 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
                 writer.add_symlink(entry.path, entry.link_target)
             elif chunks is not None:
                 try:
-                    writer.add_file(entry.path, entry.mode, entry.size, chunks)
+                    writer.add_file(entry.path, entry.mode, entry.size, chunks, item.mtime)
                 except SizeChangedError:
                     raise FileChangedError(changed(item)) from None
                 writing.advance(entry.size)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from importlib import resources
 
 from . import scan
 from .items import Item
-from .manifest import FILE, TEXT, FileEntry, PrefixRule
+from .manifest import FILE, FileEntry
 
-# Generated scripts hold this in place of the prefix, whatever the source path, so that
-# bundles of the same packages are identical; every unpack path rewrites it.
+# Environment variables hold this in place of the prefix while the activation scripts are
+# made; each occurrence becomes the path the scripts find at activation.
 GENERATED_PLACEHOLDER = "/conda-envbundle/generated/placeholder/prefix"
 UNPACK_SCRIPT = "bin/.conda-unpack.py"
 LAUNCHER = "bin/conda-unpack"
@@ -36,8 +37,12 @@ def generated_paths(has_conda: bool) -> list[str]:
     return [UNPACK_SCRIPT, LAUNCHER, *([] if has_conda else ACTIVATION)]
 
 
-def generated_items(prefix: str, name: str, has_conda: bool) -> list[Item]:
-    """The unpack script, its launcher and (unless the env has conda) activation scripts."""
+def generated_items(prefix: str, has_conda: bool) -> list[Item]:
+    """The unpack script, its launcher and (unless the env has conda) activation scripts.
+
+    The activation scripts find the environment where they are when sourced, so they hold
+    no path: they work before ``conda-unpack`` has run, and after any move.
+    """
     items = [
         _item(UNPACK_SCRIPT, _template("unpack.py"), 0o644),
         _item(LAUNCHER, _template("conda-unpack.sh"), 0o755),
@@ -56,19 +61,14 @@ def generated_items(prefix: str, name: str, has_conda: bool) -> list[Item]:
             .replace("@SET_VARS@", fish_set)
             .replace("@UNSET_VARS@", fish_unset),
         }
-        for path, text in scripts.items():
-            text = text.replace("@NAME@", name).replace("@PREFIX@", GENERATED_PLACEHOLDER)
-            items.append(_item(path, text, 0o644, rule=True))
+        items += [_item(path, text, 0o644) for path, text in scripts.items()]
     return items
 
 
-def _item(path: str, text: str, mode: int, rule: bool = False) -> Item:
+def _item(path: str, text: str, mode: int) -> Item:
     content = text.encode("utf-8")
     facts = scan.scan_bytes([content], None)
-    entry = FileEntry(path, FILE, mode, facts.size, facts.sha256)
-    if rule:
-        entry.prefix = PrefixRule(GENERATED_PLACEHOLDER, TEXT)
-    return Item.in_memory(entry, content)
+    return Item.in_memory(FileEntry(path, FILE, mode, facts.size, facts.sha256), content)
 
 
 def environment_variables(prefix: str) -> dict[str, str]:
@@ -96,12 +96,17 @@ def _sh_quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
+def _spliced(value: str, quote: Callable[[str], str]) -> str:
+    """``value`` as one shell word, the environment's path taken from the activation."""
+    return '"$_ENVBUNDLE_ACTIVE"'.join(quote(part) for part in value.split(GENERATED_PLACEHOLDER))
+
+
 def _sh_vars(env_vars: dict[str, str]) -> tuple[str, str]:
     sets, unsets = [], []
     for key, value in env_vars.items():
         saved = f"_ENVBUNDLE_SAVED_{key}"
         sets.append(f'if [ -n "${{{key}+x}}" ]; then {saved}=${key}; fi')
-        sets.append(f"{key}={_sh_quote(value)}; export {key}")
+        sets.append(f"{key}={_spliced(value, _sh_quote)}; export {key}")
         unsets.append(
             f'    if [ -n "${{{saved}+x}}" ]; then {key}=${saved}; unset {saved}; '
             f"else unset {key}; fi"
@@ -118,7 +123,7 @@ def _fish_vars(env_vars: dict[str, str]) -> tuple[str, str]:
     for key, value in env_vars.items():
         saved = f"_ENVBUNDLE_SAVED_{key}"
         sets.append(f"set -q {key}; and set -g {saved} ${key}")
-        sets.append(f"set -gx {key} {_fish_quote(value)}")
+        sets.append(f"set -gx {key} {_spliced(value, _fish_quote)}")
         unsets.append(
             f"    if set -q {saved}; set -gx {key} ${saved}; set -e {saved}; "
             f"else; set -e {key}; end"

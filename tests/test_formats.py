@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
+import struct
 import subprocess
 import tarfile
 from pathlib import Path
@@ -107,9 +108,10 @@ def test_members_are_normalised(source_env, conda_env, conda_cli, tmp_path, monk
     bundle = _bundle(conda_cli, source_env, tmp_path / "b.tar")
     with tarfile.open(bundle) as tar:
         members = tar.getmembers()
-    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {
-        (1234567890, 0, 0, "", "")
-    }
+        expected = _expected_mtimes(tar, members, 1234567890)
+    assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
+    assert {m.name: m.mtime for m in members} == expected
+    assert any(mtime != 1234567890 for mtime in expected.values())  # the env has pycs
     names = [m.name for m in members]
     assert names[0] == "conda-meta/envbundle/manifest.json"
     assert names[1:] == sorted(names[1:])
@@ -164,9 +166,15 @@ def test_dir_bundle_files_carry_the_one_mtime(
     source_env, conda_env, conda_cli, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1500000000")
+    from .support.bytecode import stale_pycs
+
     out = _bundle(conda_cli, source_env, tmp_path / "d", "--format", "dir")
-    stamps = {p.lstat().st_mtime for p in out.rglob("*")} | {out.stat().st_mtime}
+    pycs = out.rglob("__pycache__/*.pyc")
+    own = {pyc.parent.parent / f"{pyc.name.split('.', 1)[0]}.py" for pyc in pycs}
+    stamps = {p.lstat().st_mtime for p in set(out.rglob("*")) - own} | {out.stat().st_mtime}
     assert stamps == {1500000000}
+    checked, stale = stale_pycs(out)  # .py files keep the time their pycs expect
+    assert checked >= 100 and not stale
 
 
 def test_platform_comes_from_the_packages(make_env, conda_env, conda_cli, tmp_path):
@@ -185,3 +193,19 @@ def test_platform_comes_from_the_packages(make_env, conda_env, conda_cli, tmp_pa
     assert conda_envbundle.inspect(str(bundle)).subdir == "linux-aarch64"
     _, _, exc = conda_cli("unbundle", bundle, "-p", tmp_path / "t", raises=IncompatibleTargetError)
     assert "for linux-aarch64, but this machine is linux-64" in str(exc.value)
+
+
+def _expected_mtimes(tar: tarfile.TarFile, members: list, epoch: int) -> dict[str, int]:
+    """Every member at ``epoch``, except each ``.py`` whose shipped timestamp-based pyc
+    expects its own mtime (and the same size as shipped)."""
+    expected = {m.name: epoch for m in members}
+    sizes = {m.name: m.size for m in members if m.isfile()}
+    for member in members:
+        directory, _, name = member.name.rpartition("/")
+        if not (member.isfile() and name.endswith(".pyc") and directory.endswith("__pycache__")):
+            continue
+        source = f"{directory[: -len('__pycache__')]}{name.split('.', 1)[0]}.py"
+        flags, mtime, size = struct.unpack("<III", tar.extractfile(member).read(16)[4:16])
+        if source in sizes and flags == 0 and size == sizes[source]:
+            expected[source] = mtime
+    return expected

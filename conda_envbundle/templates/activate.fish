@@ -3,7 +3,8 @@
 if set -q _ENVBUNDLE_ACTIVE
     deactivate
 end
-set -gx _ENVBUNDLE_ACTIVE '@PREFIX@'
+# Found where this script is, at each activation: works before conda-unpack and after moves.
+set -gx _ENVBUNDLE_ACTIVE (builtin realpath (dirname (status --current-filename))/..)
 set -g _ENVBUNDLE_OLD_PATH $PATH
 set -q CONDA_PREFIX; and set -g _ENVBUNDLE_OLD_CONDA_PREFIX $CONDA_PREFIX
 set -gx PATH "$_ENVBUNDLE_ACTIVE/bin" $PATH

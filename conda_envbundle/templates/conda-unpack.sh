@@ -3,9 +3,14 @@
 # Runs the environment's own python by path: no conda and no python on PATH needed.
 here=$(cd "$(dirname "$0")" && pwd) || exit 1
 prefix=$(dirname "$here")
+# Until this step has run, python may find libpython only through the absolute path its
+# binary was built with; and it must not write bytecode (-B) while its sources' pycs
+# are being checked and rewritten.
+LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH
 for python in "$prefix/bin/python3" "$prefix/bin/python"; do
     if [ -x "$python" ]; then
-        exec "$python" -s -E "$prefix/bin/.conda-unpack.py" "$@"
+        exec "$python" -B -s -E "$prefix/bin/.conda-unpack.py" "$@"
     fi
 done
 echo "conda-unpack: this environment has no python to run the unpack step with." >&2

@@ -12,9 +12,11 @@ nothing through a symlink, is ever read for rewriting or written.
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import platform
+import py_compile
 import re
 import struct
 import subprocess
@@ -226,17 +228,43 @@ def record_new_place(root, manifest, prefix, hashes):
     write_atomically(os.path.join(root, MANIFEST), sealed.encode())
 
 
-def match_sources_to_pyc(root, manifest):
-    """Give each .py the mtime its shipped timestamp-based .pyc expects (bundles carry one
-    normalised mtime, which would make every .pyc look stale)."""
-    for entry in manifest["files"]:
-        directory, _, name = entry["path"].rpartition("/")
-        if not (name.endswith(".pyc") and directory.endswith("__pycache__")):
+def pyc_pairs(manifest):
+    """(source, pyc) for every shipped ``__pycache__`` pyc whose ``.py`` is shipped too."""
+    files = {f["path"] for f in manifest["files"] if f["kind"] == "file"}
+    found = []
+    for path in sorted(files):
+        directory, _, name = path.rpartition("/")
+        if name.endswith(".pyc") and directory.rpartition("/")[2] == "__pycache__":
+            source = directory[: -len("__pycache__")] + name.split(".", 1)[0] + ".py"
+            if source in files:
+                found.append((source, path))
+    return found
+
+
+def recompile(root, manifest, hashes, shown_root):
+    """Compile again the pycs of the ``.py`` files just rewritten (their pycs are stale);
+    only those of this python's own cache tag and optimization level."""
+    for source, pyc in pyc_pairs(manifest):
+        if source not in hashes:
             continue
-        source = os.path.join(root, os.path.dirname(directory), name.split(".", 1)[0] + ".py")
-        with open(os.path.join(root, entry["path"]), "rb") as fh:
+        src, cfile = regular_file(root, source), regular_file(root, pyc)
+        for opt in ("", 1, 2):
+            if importlib.util.cache_from_source(src, optimization=opt) == cfile:
+                options = {"optimize": opt or 0, "doraise": True}
+                if hasattr(py_compile, "PycInvalidationMode"):
+                    options["invalidation_mode"] = py_compile.PycInvalidationMode.TIMESTAMP
+                py_compile.compile(src, cfile, os.path.join(shown_root, source), **options)
+                hashes[pyc] = sha256_of(cfile)
+
+
+def match_sources_to_pyc(root, manifest):
+    """Give each .py the mtime its shipped timestamp-based .pyc expects (a copy that lost
+    the bundle's timestamps would make every .pyc look stale)."""
+    for source, pyc in pyc_pairs(manifest):
+        source, pyc = regular_file(root, source), regular_file(root, pyc)
+        with open(pyc, "rb") as fh:
             header = fh.read(16)
-        if len(header) == 16 and os.path.isfile(source):
+        if len(header) == 16:
             flags, mtime, size = struct.unpack("<III", header[4:16])
             if flags == 0 and os.path.getsize(source) & 0xFFFFFFFF == size:
                 os.utime(source, (mtime, mtime))
@@ -272,15 +300,20 @@ def main(argv=None):
         if args.verify:
             verify(root, manifest)
         hashes = relocate(root, manifest, prefix)
+        relocated = len(hashes)
+        recompile(root, manifest, hashes, prefix)
         match_sources_to_pyc(root, manifest)
         if hashes:
             update_records(root, hashes, manifest.get("source", {}).get("site_packages"))
             record_new_place(root, manifest, prefix, hashes)
-    except (UnpackError, OSError, ValueError) as exc:
+    except (UnpackError, OSError, ValueError, py_compile.PyCompileError) as exc:
         sys.stderr.write(f"conda-unpack: {exc}\n")
         return 1
+    except (KeyError, TypeError, AttributeError) as exc:
+        sys.stderr.write(f"conda-unpack: the kept manifest is damaged ({exc!r}).\n")
+        return 1
     if not args.quiet:
-        print(f"conda-unpack: {len(hashes)} file(s) relocated to {prefix}")
+        print(f"conda-unpack: {relocated} file(s) relocated to {prefix}")
     return 0
 
 

@@ -1,0 +1,159 @@
+"""Timestamp-based ``.pyc`` files and the ``.py`` sources they check.
+
+Such a pyc records its source's mtime and size; where they differ python compiles the
+source again on import, and rewrites the pyc if it may write there. A bundle therefore
+gives each ``.py`` the mtime its pyc expects, and a ``.py`` whose content relocation
+changes gets its pyc compiled again, by the environment's own python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import subprocess
+import tempfile
+from collections.abc import Iterable
+
+from .items import Item
+from .manifest import FILE
+
+log = logging.getLogger(__name__)
+HEADER_SIZE = 16
+_SIZE_MASK = 0xFFFFFFFF
+
+# Run by the environment's python: compile each source to the pyc path it ships, when that
+# path is this python's own (its cache tag and optimization level), as a timestamp pyc.
+COMPILE = """\
+import importlib.util, json, py_compile, sys
+for src, pyc, shown in json.load(sys.stdin):
+    for opt in ("", 1, 2):
+        if importlib.util.cache_from_source(src, optimization=opt) == pyc:
+            py_compile.compile(src, pyc, shown, True, opt or 0,
+                               py_compile.PycInvalidationMode.TIMESTAMP)
+"""
+
+
+def source_of(pyc: str) -> str | None:
+    """``pkg/mod.py`` for ``pkg/__pycache__/mod.<tag>[.opt-N].pyc``; None for other paths."""
+    directory, _, name = pyc.rpartition("/")
+    if not name.endswith(".pyc") or directory.rpartition("/")[2] != "__pycache__":
+        return None
+    parent = directory[: -len("__pycache__")]
+    return f"{parent}{name.split('.', 1)[0]}.py"
+
+
+def expected_source(header: bytes) -> tuple[int, int] | None:
+    """The (mtime, size) a timestamp-based pyc expects of its source; None otherwise."""
+    if len(header) < HEADER_SIZE:
+        return None
+    flags, mtime, size = struct.unpack("<III", header[4:HEADER_SIZE])
+    return (mtime, size) if flags == 0 else None
+
+
+def source_mtime(header: bytes, source_size: int) -> int | None:
+    """The mtime to give a source of ``source_size`` bytes so the pyc stays valid."""
+    expected = expected_source(header)
+    if expected is None or expected[1] != source_size & _SIZE_MASK:
+        return None
+    return expected[0]
+
+
+def pairs(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """``(source, pyc)`` for every pyc among ``paths`` whose source is among them too."""
+    present = set(paths)
+    found = []
+    for path in sorted(present):
+        source = source_of(path)
+        if source in present:
+            found.append((source, path))
+    return found
+
+
+def recompile(python: str, root: str, shown_root: str, jobs: list[tuple[str, str]]) -> None:
+    """Compile each ``(source, pyc)`` (relative to ``root``) again with ``python``.
+
+    Tracebacks will name the source under ``shown_root``. The environment's ``lib`` is
+    put on the loader's path first: its python may find libpython only through the
+    prefix its binaries are being moved to. Raises ``OSError`` or
+    ``subprocess.CalledProcessError`` when the python cannot do it.
+    """
+    spec = [
+        [os.path.join(root, src), os.path.join(root, pyc), os.path.join(shown_root, src)]
+        for src, pyc in jobs
+    ]
+    library_path = os.pathsep.join(
+        p for p in (os.path.join(root, "lib"), os.environ.get("LD_LIBRARY_PATH")) if p
+    )
+    subprocess.run(
+        [python, "-B", "-s", "-E", "-c", COMPILE],
+        input=json.dumps(spec).encode(),
+        env={**os.environ, "LD_LIBRARY_PATH": library_path},
+        capture_output=True,
+        check=True,
+    )
+
+
+def environment_python(root: str) -> str | None:
+    """The environment's python interpreter under ``root``, if it has one."""
+    for name in ("bin/python3", "bin/python"):
+        candidate = os.path.join(root, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def match_source_mtimes(items: list[Item], prefix: str) -> None:
+    """Give each shipped ``.py`` the mtime its shipped timestamp-based ``.pyc`` expects."""
+    files = {item.entry.path: item for item in items if item.entry.kind == FILE}
+    for source, pyc in pairs(files):
+        item = files[source]
+        if item.mtime is None:
+            header = files[pyc].head(prefix, HEADER_SIZE)
+            item.mtime = source_mtime(header, item.entry.size)
+
+
+def recompile_relocated(
+    items: list[Item], relocated: dict[str, bytes], prefix: str, dest: str, mtime: int
+) -> None:
+    """Ship fresh pycs for the ``.py`` files that ``--dest-prefix`` rewrote.
+
+    ``relocated`` holds their new bytes by path. They are compiled by the environment's
+    own python as if at ``dest``, with the bundle's timestamp, so the output stays
+    reproducible; a pyc this python does not compile (another cache tag) is left as is.
+    """
+    files = {item.entry.path: item for item in items if item.entry.kind == FILE}
+    jobs = [(src, pyc) for src, pyc in pairs(files) if src in relocated]
+    python = environment_python(prefix)
+    if not jobs or python is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="envbundle-pyc-") as work:
+        for source, _ in jobs:
+            path = os.path.join(work, source)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(relocated[source])
+            os.utime(path, (mtime, mtime))
+        try:
+            recompile(python, work, dest, jobs)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log.warning("Could not compile the relocated sources' bytecode again: %s", exc)
+            return
+        for source, pyc in jobs:
+            compiled = os.path.join(work, pyc)
+            if os.path.exists(compiled):
+                with open(compiled, "rb") as fh:
+                    _ship(files[pyc], fh.read())
+                files[source].mtime = mtime
+
+
+def _ship(item: Item, content: bytes) -> None:
+    """Ship ``content`` for ``item`` from memory instead of its file."""
+    item.content = content
+    item.source = None
+    item.rewrite_from = None
+    item.verify = False
+    item.entry.size = len(content)
+    item.entry.sha256 = hashlib.sha256(content).hexdigest()
