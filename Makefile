@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test demo lint bench docs clean
+.PHONY: dev test test-fast demo lint bench docs clean
 
 dev: $(VENV)/.installed
 
@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml requirements-dev.txt tools/dev_install.py too
 
 test: dev
 	$(BIN)/python -m pytest -q tests
+
+test-fast: dev
+	$(BIN)/python -m pytest -q tests/unit
 
 demo: dev
 	$(BIN)/python tools/demo.py

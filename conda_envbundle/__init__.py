@@ -3,7 +3,12 @@
 Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect` and :func:`verify`.
 """
 
-from .api import BundleResult, UnbundleResult, __version__, bundle, inspect, unbundle, verify
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import BundleResult, UnbundleResult, __version__, bundle, inspect, unbundle, verify
 
 __all__ = [
     "BundleResult",
@@ -14,3 +19,20 @@ __all__ = [
     "unbundle",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The public API, imported on first use (PEP 562).
+
+    conda imports this package on every command to load the plugin: the pipeline and
+    its codecs load only when something here is used or a subcommand runs.
+    """
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -5,6 +5,7 @@ Nothing outside this module may test conda's version or guess at moved names.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from conda.base.context import context
 from conda.core.prefix_data import PrefixData
 
 if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace, _ArgumentGroup
     from collections.abc import Iterator
 
     from conda.models.records import PrefixRecord
@@ -20,13 +22,17 @@ if TYPE_CHECKING:
 __all__ = [
     "CONDA_VERSION",
     "PathEnum",
+    "add_parser_frozen_env",
+    "confirm_yn",
     "first_writable_envs_dir",
     "forget_prefix_data",
+    "frozen_reason",
     "is_conda_environment",
     "link_source",
     "load_records",
     "native_subdir",
     "progress_bar",
+    "protect_frozen_envs",
     "register_env",
     "site_packages_short_path",
     "virtual_package_versions",
@@ -36,6 +42,14 @@ try:  # conda >= 26.1
     from conda.models.enums import PathEnum
 except ImportError:
     from conda.models.enums import PathType as PathEnum
+
+try:  # conda >= 25.1: prompts go through the reporter backends
+    from conda.reporters import confirm_yn
+except ImportError:
+    from conda.cli.common import confirm_yn
+
+# CEP 22's marker of an environment that conda must not change (conda >= 25.5 knows it)
+FROZEN_MARKER = os.path.join("conda-meta", "frozen")
 
 
 def load_records(prefix: str) -> Iterator[PrefixRecord]:
@@ -126,3 +140,50 @@ def link_source(rec) -> str | None:
         return None
     # a Link object; newer conda's record dataclasses may leave it a plain dict
     return link.get("source") if isinstance(link, dict) else link.source
+
+
+def add_parser_frozen_env(parser: ArgumentParser | _ArgumentGroup) -> None:
+    """conda's ``--override-frozen`` (conda >= 25.5), the same option on older conda."""
+    try:
+        from conda.cli.helpers import add_parser_frozen_env as add
+    except ImportError:
+        from conda.common.constants import NULL
+
+        parser.add_argument(
+            "--override-frozen",
+            action="store_false",
+            default=NULL,
+            help="DANGEROUS. Use at your own risk. Ignore protections if the environment "
+            "is frozen.",
+            dest="protect_frozen_envs",
+        )
+        return
+    add(parser)
+
+
+def protect_frozen_envs(args: Namespace) -> bool:
+    """False when the user lifted the protection of frozen environments.
+
+    conda >= 25.5 reads ``--override-frozen`` and the ``protect_frozen_envs`` setting into
+    its context; older conda has neither, so only the option counts there.
+    """
+    configured = getattr(context, "protect_frozen_envs", None)
+    if configured is None:
+        return getattr(args, "protect_frozen_envs", True) is not False
+    return bool(configured)
+
+
+def frozen_reason(prefix: str) -> str | None:
+    """None when ``prefix`` is not marked frozen, else the marker's message ("" for none)."""
+    try:
+        with open(os.path.join(prefix, FROZEN_MARKER), "rb") as fh:
+            text = fh.read(1 << 16)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError:
+        return ""  # there but unreadable: still frozen, as conda's is_file() sees it
+    try:
+        message = json.loads(text).get("message", "") if text.strip() else ""
+    except (ValueError, AttributeError):
+        return ""
+    return message if isinstance(message, str) else ""

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 
 from . import _compat, inventory
-from .archive import (
-    DEFAULT_FORMAT,
-    FORMATS,
-    check_level,
-    default_level,
-    format_from_name,
-    installer,
-    open_reader,
-)
+from .archive import check_level, default_level, level_format, open_reader, sh
 from .checks import check_target
 from .exceptions import (
+    EditableInstallError,
     EnvBundleError,
     FileChangedError,
+    FrozenEnvironmentError,
+    MissingFilesError,
     OutputExistsError,
     SourceEnvironmentError,
 )
 from .extract import read_manifest, verify_members
+from .formats import DEFAULT_FORMAT, FORMATS, format_from_name
 from .install import install
 from .manifest import MANIFEST_PATH, Manifest
-from .output import check_replaceable
+from .output import check_output_name, check_replaceable
 from .pack import RecordMismatch, WriteOptions, write_bundle
+
+# Under conda's logger, so that conda's -v options and handlers apply (see cli.py).
+log = logging.getLogger("conda.envbundle")
 
 try:
     __version__ = metadata.version("conda-envbundle")
@@ -68,13 +69,22 @@ class UnbundleResult:
     files: int
     content_size: int
     relocated: int
+    replaced: bool = False
     dry_run: bool = False
     elapsed: float = 0.0
 
 
+def environment_name(prefix: str) -> str:
+    """conda's name of the environment at ``prefix`` (``base`` for conda's own), else the
+    last part of its path."""
+    from conda.base.context import env_name
+
+    return os.path.basename(os.path.normpath(env_name(prefix))) or "env"
+
+
 def default_output(prefix: str, fmt: str = DEFAULT_FORMAT) -> str:
     """``<environment name>.<format>`` (``<name>-bundle`` for dir) in the current directory."""
-    name = os.path.basename(os.path.normpath(prefix)) or "env"
+    name = environment_name(prefix)
     return os.path.abspath(f"{name}-bundle" if fmt == "dir" else f"{name}.{fmt}")
 
 
@@ -117,14 +127,14 @@ def bundle(
         )
     fmt = fmt or (output and output != "-" and format_from_name(output)) or DEFAULT_FORMAT
     output = _output_path(prefix, output, fmt, force)
-    write_options = _write_options(fmt, level, threads)
-    if sh_codec not in installer.CODECS:
-        raise EnvBundleError(f"--sh-payload must be gzip or zstd, not {sh_codec!r}.")
+    sh.payload_format(sh_codec)  # refuses an unknown payload, whatever the format
+    write_options = _write_options(fmt, level, threads, sh_codec)
     write_options.sh_codec, write_options.dest_prefix = sh_codec, dest_prefix
     write_options.force = force
     unknown = sorted({kind for kind, _ in filters or [] if kind not in ("exclude", "include")})
     if unknown:
         raise EnvBundleError(f"A filter is 'exclude' or 'include', not {unknown[0]!r}.")
+    _check_filters(prefix, filters or [])
     if dest_prefix is not None and not os.path.isabs(dest_prefix):
         raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
     options = inventory.Options(
@@ -136,6 +146,7 @@ def bundle(
         show_progress,
         # standard output cannot be rewound to bundle again after a record mismatch
         trust_records=output != "-",
+        zip_names=fmt == "zip",
     )
     try:
         return _bundle_once(prefix, output, fmt, options, write_options, dry_run, started)
@@ -161,9 +172,11 @@ def _bundle_once(
     dry_run: bool,
     started: float,
 ) -> BundleResult:
+    log.info("Reading the environment at %s", prefix)
     inv = inventory.take_inventory(prefix, options)
+    _log_inventory(inv)
     manifest = Manifest(
-        source_name=os.path.basename(prefix),
+        source_name=environment_name(prefix),
         subdir=inv.subdir or _compat.native_subdir(),
         conda_version=_compat.CONDA_VERSION,
         tool_version=__version__,
@@ -176,6 +189,13 @@ def _bundle_once(
     written = None
     if not dry_run:
         write_options.show_progress = options.show_progress and output != "-"
+        log.info(
+            "Writing a %s bundle (compression level %s, %d threads) to %s",
+            fmt,
+            write_options.level,
+            write_options.threads,
+            "standard output" if output == "-" else output,
+        )
         written = write_bundle(inv, manifest, output, write_options)
     return BundleResult(
         output=output,
@@ -198,29 +218,108 @@ def _bundle_once(
 
 
 def _output_path(prefix: str, output: str | None, fmt: str, force: bool) -> str:
-    if fmt not in FORMATS:
-        raise EnvBundleError(f"Unknown format {fmt!r}. Choose one of: {', '.join(FORMATS)}.")
+    check_format(fmt)
     if output == "-":
         if fmt in ("dir", "sh"):
             raise EnvBundleError(f"A {fmt} bundle cannot be written to standard output.")
         return output
     output = os.path.abspath(output or default_output(prefix, fmt))
+    check_replaceable(output, fmt)  # first: what --force may not replace is said at once
     if os.path.lexists(output) and not force:
         raise OutputExistsError(f"{output} already exists. Pass --force to overwrite it.")
-    check_replaceable(output, fmt)
     if not os.path.isdir(os.path.dirname(output)):
         raise EnvBundleError(f"The directory of {output} does not exist. Create it first.")
+    check_output_name(output)
     return output
 
 
-def _write_options(fmt: str, level: int | None, threads: int) -> WriteOptions:
+def _write_options(fmt: str, level: int | None, threads: int, sh_codec: str) -> WriteOptions:
+    codec = level_format(fmt, sh_codec)
     if level is None:
-        level = default_level(fmt)
+        level = default_level(codec) if codec else None
     else:
-        check_level(fmt, level)
-    if threads < 0:
-        raise EnvBundleError("--threads must be 0 (all cores) or a positive number.")
+        check_level(codec or fmt, level)
+    check_threads(threads)
     return WriteOptions(fmt, level, threads or (os.cpu_count() or 1))
+
+
+def _check_filters(prefix: str, filters: list[tuple[str, str]]) -> None:
+    """Refuse filters that leave out what makes the result a conda environment: its
+    history (conda's mark of an environment) and its package records."""
+    meta = os.path.join(prefix, "conda-meta")
+    records = sorted(name for name in os.listdir(meta) if name.endswith(".json"))
+    essential = ["conda-meta/history", *(f"conda-meta/{name}" for name in records)]
+    lost = [path for path in essential if not inventory.wanted(path, filters)]
+    if lost:
+        shown = ", ".join(lost[:3]) + (" ..." if len(lost) > 3 else "")
+        raise EnvBundleError(
+            f"The filters leave out {shown}, without which conda would not recognise the "
+            "result as an environment. Narrow the --exclude patterns, or --include these "
+            "back."
+        )
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a thread count that is not 0 (all cores) or more."""
+    if threads < 0:
+        raise EnvBundleError(f"The thread count (-j) is 0 (all cores) or more, not {threads}.")
+
+
+def check_format(fmt: str) -> None:
+    """Refuse a format name that is not one of :data:`~.archive.FORMATS`."""
+    if fmt not in FORMATS:
+        raise EnvBundleError(f"Unknown format {fmt!r}. Choose one of: {', '.join(FORMATS)}.")
+
+
+def stopping_error(
+    result: BundleResult, ignore_editable: bool, ignore_missing: bool
+) -> EnvBundleError | None:
+    """The error that would stop the real run a dry run described, if any."""
+    if result.editables and not ignore_editable:
+        return EditableInstallError(inventory.editables_message(result.editables))
+    if result.missing and not ignore_missing:
+        return MissingFilesError(inventory.missing_message(result.missing))
+    return None
+
+
+def _log_inventory(inv: inventory.Inventory) -> None:
+    """The decisions the inventory took: where bytes come from, what is relocated, and why."""
+    from_cache = [item for item in inv.items if item.source]
+    holding = [item for item in inv.items if item.entry.prefix and not item.source]
+    log.info(
+        "%d packages, %d entries: %d files from pristine package-cache copies (they hold "
+        "the package's placeholder), %d files as installed that hold this environment's "
+        "path, %d files that keep it",
+        len(inv.packages),
+        len(inv.items),
+        len(from_cache),
+        len(holding),
+        len(inv.unrelocated),
+    )
+    if inv.uncached:
+        log.info("Not in the package cache: %s", ", ".join(inv.uncached))
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    for item in from_cache:
+        rule = item.entry.prefix
+        assert rule is not None  # a package-cache copy is shipped for its placeholder
+        log.debug(
+            "%s: from the package cache (%s), %s placeholder of %d bytes rewritten at unbundle",
+            item.entry.path,
+            item.source,
+            rule.mode,
+            len(rule.placeholder.encode()),
+        )
+    for item in holding:
+        rule = item.entry.prefix
+        assert rule is not None
+        log.debug(
+            "%s: as installed, holds the environment's path (%s): rewritten from it at unbundle",
+            item.entry.path,
+            rule.mode,
+        )
+    for kept in inv.unrelocated:
+        log.debug("%s: keeps the old path: %s", kept["path"], kept["reason"])
 
 
 def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
@@ -242,7 +341,7 @@ def _warnings(inv: inventory.Inventory, manifest: Manifest) -> list[str]:
             0,
             f"{len(inv.uncached)} package(s) are not in the package cache "
             f"({', '.join(inv.uncached)}): their files that hold the environment's path are "
-            "shipped as installed, to be rewritten from this path.",
+            "taken from the environment, to be rewritten from its current path.",
         )
     binaries = [u["path"] for u in inv.unrelocated if not u["path"].endswith((".pyc", ".pyo"))]
     if binaries:
@@ -266,6 +365,7 @@ def unbundle(
     prefix: str,
     *,
     force: bool = False,
+    override_frozen: bool = False,
     threads: int = 0,
     dry_run: bool = False,
     show_progress: bool = False,
@@ -273,29 +373,79 @@ def unbundle(
     """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input).
 
     Every check runs before anything is written; on error the target is as it was. With
-    ``dry_run`` only the manifest is read and the checks run: nothing is written.
+    ``dry_run`` only the manifest is read and the checks run: nothing is written. An
+    environment marked frozen (``conda-meta/frozen``) is replaced only with ``force`` and
+    ``override_frozen``.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
+    replaced = replaces(prefix, force, override_frozen)
+    log.info("Reading the manifest of %s", "standard input" if bundle_path == "-" else bundle_path)
     with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
         if dry_run:
             manifest, _ = read_manifest(reader)
             check_target(manifest, prefix, force)
             relocated = sum(1 for f in manifest.files if f.prefix)
         else:
+            log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
             result = install(
                 reader, prefix, force=force, threads=threads, show_progress=show_progress
             )
             manifest, relocated = result.manifest, result.relocated
+    _log_relocation(manifest, dry_run)
     return UnbundleResult(
         prefix=prefix,
         packages=len(manifest.packages),
         files=len(manifest.files),
         content_size=manifest.total_size,
         relocated=relocated,
+        replaced=replaced,
         dry_run=dry_run,
         elapsed=time.monotonic() - started,
     )
+
+
+def replaces(prefix: str, force: bool, override_frozen: bool = False) -> bool:
+    """True when unbundling to ``prefix`` replaces the environment there (``force``).
+
+    An environment marked frozen (CEP 22: ``conda-meta/frozen``) is refused, as conda
+    refuses to change one, unless ``override_frozen``.
+    """
+    if not _compat.is_conda_environment(prefix):
+        return False
+    frozen = _compat.frozen_reason(prefix)
+    if frozen is not None and not override_frozen:
+        reason = f" Reason: {frozen.strip().rstrip('.')}." if frozen.strip() else ""
+        raise FrozenEnvironmentError(
+            f"{prefix} is an environment marked as frozen (conda-meta/frozen).{reason} "
+            "conda unbundle replaces it only with --force and --override-frozen, at your "
+            "own risk."
+        )
+    return force
+
+
+def _log_relocation(manifest: Manifest, dry_run: bool) -> None:
+    """Which files are rewritten for the new place, from which path, and how."""
+    rules = [f for f in manifest.files if f.prefix]
+    placeholders = Counter(
+        (f.prefix.mode, len(f.prefix.placeholder.encode())) for f in rules if f.prefix
+    )
+    log.info(
+        "%s %d files for the new path: %s",
+        "Would relocate" if dry_run else "Relocated",
+        len(rules),
+        ", ".join(
+            f"{count} {mode} from a {length}-byte path"
+            for (mode, length), count in sorted(placeholders.items())
+        )
+        or "none",
+    )
+    if log.isEnabledFor(logging.DEBUG):
+        for entry in rules:
+            assert entry.prefix is not None
+            log.debug(
+                "%s: %s rewrite of %s", entry.path, entry.prefix.mode, entry.prefix.placeholder
+            )
 
 
 def inspect(bundle_path: str) -> Manifest:

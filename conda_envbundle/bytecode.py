@@ -10,30 +10,43 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
+import posixpath
 import struct
 import subprocess
 import tempfile
 from collections.abc import Iterable
 
+from .exceptions import RelocationError
 from .items import Item
-from .manifest import FILE
+from .manifest import FILE, SYMLINK
 
-log = logging.getLogger(__name__)
 HEADER_SIZE = 16
 _SIZE_MASK = 0xFFFFFFFF
 
 # Run by the environment's python: compile each source to the pyc path it ships, when that
 # path is this python's own (its cache tag and optimization level), as a timestamp pyc.
+# Each file on its own: one that fails is named and does not stop the others.
 COMPILE = """\
 import importlib.util, json, py_compile, sys
+failed = 0
 for src, pyc, shown in json.load(sys.stdin):
     for opt in ("", 1, 2):
         if importlib.util.cache_from_source(src, optimization=opt) == pyc:
-            py_compile.compile(src, pyc, shown, True, opt or 0,
-                               py_compile.PycInvalidationMode.TIMESTAMP)
+            try:
+                py_compile.compile(src, pyc, shown, True, opt or 0,
+                                   py_compile.PycInvalidationMode.TIMESTAMP)
+            except Exception as exc:
+                failed += 1
+                print(f"{shown}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+sys.exit(1 if failed else 0)
 """
+
+
+def python_unsafe(path: str) -> bool:
+    """True when ``path`` cannot stand inside a python string literal as written: python
+    sources that hold the environment's path would no longer compile."""
+    return any(c in "'\"\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in path)
 
 
 def source_of(pyc: str) -> str | None:
@@ -61,13 +74,25 @@ def source_mtime(header: bytes, source_size: int) -> int | None:
     return expected[0]
 
 
-def pairs(paths: Iterable[str]) -> list[tuple[str, str]]:
-    """``(source, pyc)`` for every pyc among ``paths`` whose source is among them too."""
+def resolve(path: str, links: dict[str, str]) -> str:
+    """``path`` with the symlinks of ``links`` (path -> target) followed."""
+    for _ in range(40):
+        target = links.get(path)
+        if target is None:
+            break
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    return path
+
+
+def pairs(paths: Iterable[str], links: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """``(source, pyc)`` for every pyc among ``paths`` whose source is among them too, or
+    among ``links`` (a source can be a symlink: python checks what it points to)."""
     present = set(paths)
+    sources = present | set(links or ())
     found = []
     for path in sorted(present):
         source = source_of(path)
-        if source in present:
+        if source in sources:
             found.append((source, path))
     return found
 
@@ -87,13 +112,24 @@ def recompile(python: str, root: str, shown_root: str, jobs: list[tuple[str, str
     library_path = os.pathsep.join(
         p for p in (os.path.join(root, "lib"), os.environ.get("LD_LIBRARY_PATH")) if p
     )
-    subprocess.run(
-        [python, "-B", "-s", "-E", "-c", COMPILE],
-        input=json.dumps(spec).encode(),
-        env={**os.environ, "LD_LIBRARY_PATH": library_path},
-        capture_output=True,
-        check=True,
-    )
+    try:
+        subprocess.run(
+            [python, "-B", "-s", "-E", "-c", COMPILE],
+            input=json.dumps(spec).encode(),
+            env={**os.environ, "LD_LIBRARY_PATH": library_path},
+            capture_output=True,
+            check=True,
+        )
+    except OSError as exc:
+        raise RelocationError(
+            f"Cannot run the environment's python to compile its relocated sources: {exc}."
+        ) from exc
+    except subprocess.CalledProcessError as exc:
+        said = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RelocationError(
+            "The environment's python could not compile its relocated sources: "
+            + ("; ".join(said[:3]) or f"exit status {exc.returncode}")
+        ) from exc
 
 
 def environment_python(root: str) -> str | None:
@@ -106,13 +142,19 @@ def environment_python(root: str) -> str | None:
 
 
 def match_source_mtimes(items: list[Item], prefix: str) -> None:
-    """Give each shipped ``.py`` the mtime its shipped timestamp-based ``.pyc`` expects."""
+    """Give each shipped ``.py`` the mtime its shipped timestamp-based ``.pyc`` expects
+    (for a symlinked source, the file it points to)."""
     files = {item.entry.path: item for item in items if item.entry.kind == FILE}
-    for source, pyc in pairs(files):
-        item = files[source]
-        if item.mtime is None:
+    links = _links(items)
+    for source, pyc in pairs(files, links):
+        item = files.get(resolve(source, links))
+        if item is not None and item.mtime is None:
             header = files[pyc].head(prefix, HEADER_SIZE)
             item.mtime = source_mtime(header, item.entry.size)
+
+
+def _links(items: list[Item]) -> dict[str, str]:
+    return {item.entry.path: item.entry.link_target for item in items if item.entry.kind == SYMLINK}
 
 
 def recompile_relocated(
@@ -125,7 +167,8 @@ def recompile_relocated(
     reproducible; a pyc this python does not compile (another cache tag) is left as is.
     """
     files = {item.entry.path: item for item in items if item.entry.kind == FILE}
-    jobs = [(src, pyc) for src, pyc in pairs(files) if src in relocated]
+    links = _links(items)
+    jobs = [(src, pyc) for src, pyc in pairs(files, links) if resolve(src, links) in relocated]
     python = environment_python(prefix)
     if not jobs or python is None:
         return
@@ -134,19 +177,15 @@ def recompile_relocated(
             path = os.path.join(work, source)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as fh:
-                fh.write(relocated[source])
+                fh.write(relocated[resolve(source, links)])
             os.utime(path, (mtime, mtime))
-        try:
-            recompile(python, work, dest, jobs)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            log.warning("Could not compile the relocated sources' bytecode again: %s", exc)
-            return
+        recompile(python, work, dest, jobs)
         for source, pyc in jobs:
             compiled = os.path.join(work, pyc)
             if os.path.exists(compiled):
                 with open(compiled, "rb") as fh:
                     _ship(files[pyc], fh.read())
-                files[source].mtime = mtime
+                files[resolve(source, links)].mtime = mtime
 
 
 def _ship(item: Item, content: bytes) -> None:

@@ -14,7 +14,11 @@ from conda.base.context import context
 from conda.utils import human_bytes
 
 from . import _compat
+from .bytecode import python_unsafe
+from .commit import BACKUP_MARK, STAGING_MARK
 from .exceptions import IncompatibleTargetError, TargetExistsError
+from .fstree import name_max
+from .lock import LOCK_MARK
 from .manifest import FILE, TEXT, Manifest
 from .records import is_record_path, json_unsafe
 
@@ -28,6 +32,7 @@ def check_target(manifest: Manifest, target: str, force: bool) -> None:
         _check_minimum(manifest, versions, "glibc", "glibc", "a glibc-based Linux (not musl)")
         _check_minimum(manifest, versions, "osx", "macOS", "a Mac")
     _check_text(manifest, target)
+    check_name_length(target)
     _check_length(manifest, target)
     _check_nesting(target)
     check_existing(target, force)
@@ -48,6 +53,12 @@ def _check_text(manifest: Manifest, target: str) -> None:
             f"This bundle's conda-meta records hold the environment's path, and {target!r} "
             "would break their JSON (a quote, backslash or control character). Choose "
             "another path."
+        )
+    if python_unsafe(target) and any(f.prefix and f.path.endswith(".py") for f in manifest.files):
+        raise IncompatibleTargetError(
+            f"This bundle's python sources hold the environment's path in string literals, "
+            f"and {target!r} would break them (a quote, backslash or control character). "
+            "Choose another path."
         )
 
 
@@ -99,6 +110,25 @@ def _check_length(manifest: Manifest, target: str) -> None:
         raise IncompatibleTargetError(
             f"The target path is {length} bytes long, but this bundle's binaries can "
             f"take a prefix of at most {limit} bytes. Choose a shorter path."
+        )
+
+
+# The longest hidden name beside the target: .NAME.envbundle-replaced-XXXXXXXX
+HIDDEN_EXTRA = 1 + max(len(STAGING_MARK), len(BACKUP_MARK), len(LOCK_MARK)) + 8
+
+
+def check_name_length(target: str) -> None:
+    """The hidden directories and lock file named after the target must fit the file
+    system's name limit, or the lock would fail with a bare "File name too long"."""
+    name = os.path.basename(target)
+    length = len(os.fsencode(name))
+    limit = name_max(_nearest_existing(os.path.dirname(target)))
+    if length + HIDDEN_EXTRA > limit:
+        raise IncompatibleTargetError(
+            f"The name {name} is {length} bytes long, too long for the hidden directories "
+            f"beside it that conda unbundle names after it (.NAME{BACKUP_MARK}XXXXXXXX, "
+            f"{HIDDEN_EXTRA} bytes more): this file system takes names of at most {limit} "
+            f"bytes. Choose a name of at most {limit - HIDDEN_EXTRA} bytes."
         )
 
 
@@ -233,6 +263,31 @@ def space_needed(manifest: Manifest, block: int, target: str) -> tuple[int, int]
     size += -(-(rules * _RECORD_LINE) // block) * block
     kept = kept_manifest_size(manifest, target)
     return size + -(-kept // block) * block + block, len(manifest.files) + 2
+
+
+# The block the .sh installer counts in: what ext4, xfs and tmpfs round files up to.
+INSTALLER_BLOCK = 4096
+
+
+def installer_space(manifest: Manifest) -> tuple[int, int, int, int]:
+    """What the ``.sh`` installer checks for, made at bundle time: ``(space, length,
+    per_byte, inodes)``, :func:`space_needed` in 4 KiB blocks for any target of up to
+    ``length`` bytes, at most ``per_byte`` more for each further byte of the target's
+    path, and the inodes.
+
+    ``length`` is the longest text placeholder, past which every relocated text file
+    grows with the target: by one byte per possible occurrence and one for its shebang
+    (``space`` holds a block per text file for the rounding of that growth); the kept
+    manifest grows by at most 6 characters (``\\u0001``) per byte per prefix rule.
+    """
+    texts = [f for f in manifest.files if f.prefix is not None and f.prefix.mode == TEXT]
+    length = max((len(f.prefix.placeholder.encode()) for f in texts if f.prefix), default=0)
+    # the target whose spelling in JSON is longest for its bytes
+    space, inodes = space_needed(manifest, INSTALLER_BLOCK, "\x01" * length)
+    space += (len(texts) + 1) * INSTALLER_BLOCK
+    rules = sum(1 for f in manifest.files if f.prefix is not None)
+    per_byte = sum(f.size // len(f.prefix.placeholder.encode()) + 1 for f in texts if f.prefix)
+    return space, length, per_byte + 6 * rules, inodes
 
 
 def _text_growth(size: int, placeholder: str, new: int) -> int:

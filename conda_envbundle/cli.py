@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from conda.cli.helpers import add_parser_json, add_parser_prefix
+from conda.cli.helpers import add_output_and_prompt_options, add_parser_json, add_parser_prefix
 
-from .archive import FORMATS, format_from_name
+from .formats import FORMATS, SH_PAYLOADS, format_from_name
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -28,12 +29,69 @@ class _FilterAction(argparse.Action):
         setattr(namespace, self.dest, filters)
 
 
+BUNDLE_DESCRIPTION = """\
+Pack an installed conda environment into one relocatable file, the bundle.
+
+The environment is only read. Turn the bundle back into a working environment
+anywhere with `conda unbundle` (offline), or without conda: extract it and run
+its bin/conda-unpack, or run a --format sh installer.
+"""
+
+BUNDLE_EPILOG = """\
+Examples:
+
+Bundle the environment 'myenv' into myenv.tar.zst in this directory::
+
+    conda bundle -n myenv
+
+Bundle an environment by path into a tar.gz file, replacing an older one::
+
+    conda bundle -p /opt/envs/app -o app.tar.gz --force
+
+Prepare a tree that works at /opt/app with no unpack step (Docker)::
+
+    conda bundle -n app --dest-prefix /opt/app --format dir -o /opt/app
+
+Stream a bundle to another machine::
+
+    conda bundle -n myenv -o - | ssh host conda unbundle - -n myenv
+"""
+
+UNBUNDLE_DESCRIPTION = """\
+Turn a bundle made by `conda bundle` into a working environment at any path,
+offline.
+
+Every check (platform, glibc, path length, free space) runs before anything is
+written; on any error the target is left as it was. --info, --list and --verify
+read a bundle without installing it.
+"""
+
+UNBUNDLE_EPILOG = """\
+Examples:
+
+Create the environment 'myenv' in the first writable envs directory::
+
+    conda unbundle myenv.tar.zst -n myenv
+
+Create it at any path::
+
+    conda unbundle myenv.tar.zst -p /opt/myenv
+
+Replace an existing environment without asking (scripts, CI)::
+
+    conda unbundle myenv.tar.zst -p /opt/myenv --force -y
+
+Show what a bundle holds, or check every file of it::
+
+    conda unbundle myenv.tar.zst --info
+    conda unbundle myenv.tar.zst --verify
+"""
+
+
 def configure_bundle(p: ArgumentParser) -> None:
     """Options of ``conda bundle``."""
-    p.description = (
-        "Pack an installed conda environment into one relocatable file. "
-        "Turn it back into an environment anywhere with `conda unbundle`."
-    )
+    p.description = BUNDLE_DESCRIPTION
+    p.epilog = BUNDLE_EPILOG
     add_parser_prefix(p)
     group = p.add_argument_group("Bundle Options")
     group.add_argument(
@@ -41,7 +99,8 @@ def configure_bundle(p: ArgumentParser) -> None:
         "--output",
         dest="bundle_output",
         metavar="FILE",
-        help="Where to write the bundle (default: <env name>.tar.zst here).",
+        help="Where to write the bundle (default: <env name>.tar.zst here; - for "
+        "standard output, which must not be a terminal).",
     )
     group.add_argument(
         "--force",
@@ -61,7 +120,7 @@ def configure_bundle(p: ArgumentParser) -> None:
     group.add_argument(
         "--sh-payload",
         dest="bundle_sh_payload",
-        choices=("gzip", "zstd"),
+        choices=tuple(SH_PAYLOADS),
         default="gzip",
         help="Compression of a --format sh installer's payload (default gzip: needs only "
         "sh, tar and gzip on the target; zstd needs zstd there).",
@@ -71,8 +130,9 @@ def configure_bundle(p: ArgumentParser) -> None:
         dest="bundle_level",
         type=int,
         metavar="N",
-        help="Compression level: zstd 1-22 (default 3), gzip/zip 0-9 (6), "
-        "bzip2 1-9 (9), xz 0-9 (6).",
+        help="Compression level, in the codec's own range: zstd 1-22 (default 3), "
+        "gzip and zip 0-9 (6), bzip2 1-9 (9), xz 0-9 (6). Defaults per codec are "
+        "settings (bundle_zstd_level, ...).",
     )
     group.add_argument(
         "-j",
@@ -112,18 +172,28 @@ def configure_bundle(p: ArgumentParser) -> None:
         action="store_true",
         help="Bundle even if files recorded by conda are missing.",
     )
-    _add_dry_run(p, "Read and check everything, report what would be bundled, write nothing.")
+    output = add_parser_json(p)
+    output.add_argument(
+        "-d",
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="Read and check everything, report what would be bundled, write nothing; "
+        "exit as the real run would.",
+    )
 
 
 def configure_unbundle(p: ArgumentParser) -> None:
     """Options of ``conda unbundle``."""
-    p.description = (
-        "Turn a bundle made by `conda bundle` into a working environment at any path, offline."
-    )
+    from . import _compat
+
+    p.description = UNBUNDLE_DESCRIPTION
+    p.epilog = UNBUNDLE_EPILOG
     p.add_argument(
         "bundle_path",
         metavar="BUNDLE",
-        help="The bundle: a file of any bundle format, a dir bundle, or - for standard input.",
+        help="The bundle: a file of any bundle format, a dir bundle, or - for standard "
+        "input (which must not be a terminal).",
     )
     add_parser_prefix(p)
     group = p.add_argument_group("Unbundle Options")
@@ -131,34 +201,31 @@ def configure_unbundle(p: ArgumentParser) -> None:
         "--force",
         dest="bundle_force",
         action="store_true",
-        help="Replace an existing environment at the target.",
+        help="Replace an existing environment at the target, after asking (-y: without).",
     )
-    group.add_argument(
+    _compat.add_parser_frozen_env(group)
+    inspect = group.add_mutually_exclusive_group()
+    inspect.add_argument(
         "--verify",
         dest="bundle_verify",
         action="store_true",
         help="Check the whole bundle (every member and checksum) without installing it; "
-        "-n/-p are not needed.",
+        "takes no -n/-p.",
     )
-    group.add_argument(
+    inspect.add_argument(
         "--info",
         dest="bundle_info",
         action="store_true",
         help="Show what the bundle holds (platform, requirements, packages) without "
-        "extracting it; -n/-p are not needed.",
+        "extracting it; takes no -n/-p.",
     )
-    group.add_argument(
+    inspect.add_argument(
         "--list",
         dest="bundle_list",
         action="store_true",
-        help="List every file in the bundle without extracting it.",
+        help="List every file in the bundle without extracting it; takes no -n/-p.",
     )
-    _add_dry_run(p, "Run every check against the target and report what would be done.")
-
-
-def _add_dry_run(p: ArgumentParser, text: str) -> None:
-    group = add_parser_json(p)
-    group.add_argument("-d", "--dry-run", dest="dry_run", action="store_true", help=text)
+    add_output_and_prompt_options(p)
 
 
 def source_prefix(args: Namespace) -> str:
@@ -228,25 +295,49 @@ def _guarded(action: Callable[[Namespace], int]) -> Callable[[Namespace], int]:
     return run
 
 
+def _verbose_logging(verbosity: int) -> None:
+    """Show this plugin's log on standard error: with -v its phases and decisions, with
+    -vv each file's too. conda's own loggers keep conda's levels (INFO from -vv on)."""
+    from conda.common.io import attach_stderr_handler
+
+    # every run sets it: conda may run several commands in one process (its tests do)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    attach_stderr_handler(level, "conda.envbundle", formatter=logging.Formatter("%(message)s"))
+
+
+def _not_a_terminal(stream, what: str, instead: str) -> None:
+    """Refuse a terminal where bundle bytes go or come from, as gzip and zstd do."""
+    from .exceptions import EnvBundleError
+
+    if stream.isatty():
+        raise EnvBundleError(f"{what} is a terminal, not a file or pipe. {instead}")
+
+
 @_guarded
 def bundle_action(args: Namespace) -> int:
     """Run ``conda bundle``."""
     from conda.base.context import context
 
-    from . import api, progress, report, settings
+    from . import api, progress, report
     from .exceptions import EnvBundleError
 
+    _verbose_logging(context.verbosity)
     to_stdout = args.bundle_output == "-"
     if to_stdout and context.json:
         raise EnvBundleError("--json and -o - both want standard output; choose one.")
-    named_format = args.bundle_output and not to_stdout and format_from_name(args.bundle_output)
-    level = settings.value("bundle_compress_level", args.bundle_level)
+    if to_stdout and not context.dry_run:
+        _not_a_terminal(
+            sys.stdout,
+            "Standard output",
+            "Redirect it (-o - > FILE) or pipe it (-o - | ...), or name a file with -o.",
+        )
+    fmt = _bundle_format(args)
     result = api.bundle(
         source_prefix(args),
         args.bundle_output,
-        fmt=args.bundle_format or named_format or settings.value("bundle_format", None),
-        level=None if level == settings.UNSET_LEVEL else level,
-        threads=settings.value("bundle_threads", args.bundle_threads),
+        fmt=fmt,
+        level=_level(args, fmt),
+        threads=_threads(args),
         force=args.bundle_force,
         filters=args.bundle_filters,
         ignore_editable=args.bundle_ignore_editable,
@@ -256,8 +347,45 @@ def bundle_action(args: Namespace) -> int:
         dry_run=context.dry_run,
         show_progress=progress.wanted(to_stdout=to_stdout),
     )
-    report.bundled(result, json=context.json)
+    # a dry run reports what would stop the real run, then stops as the real run would
+    stop = api.stopping_error(result, args.bundle_ignore_editable, args.bundle_ignore_missing)
+    if stop is None or not context.json:  # --json: the error object is the one answer
+        report.bundled(result, json=context.json)
+    if stop is not None:
+        raise stop
     return 0
+
+
+def _bundle_format(args: Namespace) -> str:
+    """--format, else what the output's name says, else the bundle_format setting."""
+    from . import api, settings
+
+    named = args.bundle_output and args.bundle_output != "-"
+    found = args.bundle_format or (named and format_from_name(args.bundle_output))
+    return found or settings.configured("bundle_format", api.check_format)
+
+
+def _level(args: Namespace, fmt: str) -> int | None:
+    """--compress-level, else the setting of the format's codec (None: no compression)."""
+    from . import settings
+    from .archive import check_level, level_format
+
+    if args.bundle_level is not None:
+        return args.bundle_level
+    codec = level_format(fmt, args.bundle_sh_payload)
+    if codec is None:
+        return None
+    return settings.configured(
+        settings.LEVEL_SETTINGS[codec], functools.partial(check_level, codec)
+    )
+
+
+def _threads(args: Namespace) -> int:
+    from . import api, settings
+
+    if args.bundle_threads is not None:
+        return args.bundle_threads
+    return settings.configured("bundle_threads", api.check_threads)
 
 
 @_guarded
@@ -265,23 +393,86 @@ def unbundle_action(args: Namespace) -> int:
     """Run ``conda unbundle`` (or its --verify, --info and --list)."""
     from conda.base.context import context
 
-    from . import api, progress, report
+    from . import _compat, api, progress, report
 
-    if args.bundle_verify:
-        report.verified(args.bundle_path, api.verify(args.bundle_path), json=context.json)
-    elif args.bundle_info or args.bundle_list:
-        manifest = api.inspect(args.bundle_path)
-        if args.bundle_info:
-            report.info(args.bundle_path, manifest, json=context.json)
-        else:
-            report.listing(manifest, json=context.json)
-    else:
-        result = api.unbundle(
-            args.bundle_path,
-            target_prefix(args),
-            force=args.bundle_force,
-            dry_run=context.dry_run,
-            show_progress=progress.wanted(),
+    _verbose_logging(context.verbosity)
+    if args.bundle_path == "-":
+        _not_a_terminal(
+            sys.stdin,
+            "Standard input",
+            "Pipe a bundle in (... | conda unbundle - -p PATH), or give the bundle's path.",
         )
-        report.unbundled(result, json=context.json)
+    if args.bundle_verify or args.bundle_info or args.bundle_list:
+        _inspect(args, context.json)
+        return 0
+    target = target_prefix(args)
+    override = not _compat.protect_frozen_envs(args)
+    if api.replaces(target, args.bundle_force, override) and not context.dry_run:
+        _confirm_replacing(target, args.bundle_path)
+    result = api.unbundle(
+        args.bundle_path,
+        target,
+        force=args.bundle_force,
+        override_frozen=override,
+        dry_run=context.dry_run,
+        show_progress=progress.wanted(),
+    )
+    report.unbundled(result, json=context.json)
     return 0
+
+
+def _inspect(args: Namespace, json: bool) -> None:
+    """--verify, --info or --list (argparse lets only one through): read, never install."""
+    from conda.base.context import context
+
+    from . import api, report
+    from .exceptions import EnvBundleError
+
+    mode = "--verify" if args.bundle_verify else "--info" if args.bundle_info else "--list"
+    unused = [
+        option
+        for option, given in (
+            ("-n/--name", args.name),
+            ("-p/--prefix", args.prefix),
+            ("--force", args.bundle_force),
+            ("--dry-run", context.dry_run),
+        )
+        if given
+    ]
+    if unused:
+        raise EnvBundleError(
+            f"{mode} only reads the bundle: drop {' and '.join(unused)}, or drop {mode} "
+            "to unbundle."
+        )
+    if args.bundle_verify:
+        report.verified(args.bundle_path, api.verify(args.bundle_path), json=json)
+    elif args.bundle_info:
+        report.info(args.bundle_path, api.inspect(args.bundle_path), json=json)
+    else:
+        report.listing(api.inspect(args.bundle_path), json=json)
+
+
+def _confirm_replacing(target: str, bundle_path: str) -> None:
+    """Ask before --force replaces an environment, by conda's rules: -y, the always_yes
+    setting and --json do not ask; conda's prompt answers "no" by exiting.
+
+    With no terminal to ask on (a script, or the bundle on standard input) the answer
+    cannot come: refuse, where conda would read "no" and exit with status 0.
+    """
+    from conda.base.context import context
+
+    from . import _compat
+    from .exceptions import TargetExistsError
+
+    if context.always_yes or context.json:
+        return
+    if bundle_path == "-" or not sys.stdin.isatty():
+        raise TargetExistsError(
+            f"{target} is an environment, and --force replaces it only after a yes, which "
+            "nobody can give here: there is no terminal. Pass -y (--yes) with --force."
+        )
+    _compat.confirm_yn(
+        f"An environment already exists at {target}.\nReplace it with the bundle",
+        default="no",
+        dry_run=False,
+    )

@@ -8,6 +8,9 @@ the same target.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from conda import CondaError
 
 
@@ -65,6 +68,10 @@ class TargetExistsError(EnvBundleError):
     return_code = 5
 
 
+class FrozenEnvironmentError(TargetExistsError):
+    """The target is an environment marked frozen and --override-frozen was not given."""
+
+
 class IncompatibleTargetError(EnvBundleError):
     """The bundle cannot run on this machine or at this path."""
 
@@ -94,3 +101,26 @@ def source_read_error(exc: OSError) -> EnvBundleError:
             "writing to the environment and run conda bundle again."
         )
     return EnvBundleError(f"Cannot read {exc.filename}: {exc.strerror}. Fix its permissions.")
+
+
+# Where to get each library that is not part of Python.
+_PACKAGES = {
+    "zstandard": "zstandard on conda-forge and PyPI",
+    "isal": "python-isal on conda-forge, isal on PyPI",
+}
+
+
+@contextlib.contextmanager
+def needs(library: str, what: str) -> Iterator[None]:
+    """Import ``library`` inside this block, for ``what``; failing, an error that says so.
+
+    The codec libraries are imported only where a bundle needs them: the plugin loads
+    without them, and the formats that do not use a missing one still work.
+    """
+    try:
+        yield
+    except ImportError as exc:
+        raise EnvBundleError(
+            f"{what} needs the Python package {library} ({_PACKAGES[library]}), which cannot "
+            f"be imported: {exc}. Install it where conda runs from."
+        ) from exc

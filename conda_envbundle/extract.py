@@ -8,14 +8,15 @@ stops early), and nothing but zeros may follow the end of the archive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import posixpath
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .archive.codecs import describe
-from .archive.tar import BLOCK, DIRECTORY, REGULAR, SYMLINK, TarReader
+from .archive.members import DIRECTORY, REGULAR, SYMLINK, Member, Reader
 from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
 from .fstree import make_dirs
 from .manifest import (
@@ -34,84 +35,56 @@ from .writers import OPEN_FLAGS, SMALL_FILE, FileWriters
 
 T = TypeVar("T")
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}
+_MEMBER_KINDS = {kind: member_kind for member_kind, kind in _KINDS.items()}
 _SETID_BITS = 0o6000
 
 # The largest manifest we read; what it may cost to parse is bounded on its own
 # (:class:`~.manifest.ParseBudget`), while it is read.
 MAX_MANIFEST_SIZE = 256 << 20
-# Slack for the end-of-archive blocks and the record padding some tar writers add.
-_END_SLACK = 64 * BLOCK
 
 
-def _padded(size: int) -> int:
-    return size + -size % BLOCK
+def _declared(manifest: Manifest) -> Iterator[Member]:
+    """The members the manifest declares after itself, as a reader will find them."""
+    for entry in manifest.files:
+        size = entry.size if entry.kind == FILE else 0
+        kind = _MEMBER_KINDS[entry.kind]
+        yield Member(entry.path, kind, entry.mode, size, 0, entry.target or "")
 
 
-def _member_allowance(entry: FileEntry) -> int:
-    """The most stream bytes one member may take: data, a ustar and a pax header, padding."""
-    names = len(entry.path.encode("utf-8", "surrogateescape"))
-    names += len((entry.target or "").encode("utf-8", "surrogateescape"))
-    return _padded(entry.size if entry.kind == FILE else 0) + 3 * BLOCK + _padded(2 * names + 64)
-
-
-def stream_allowance(manifest: Manifest) -> int:
-    """Bytes the tar stream may hold after the manifest member, headers included."""
-    return sum(map(_member_allowance, manifest.files)) + _END_SLACK
-
-
-class _Budget:
-    """A stream that refuses to give more than ``limit`` bytes in total."""
-
-    def __init__(self, stream: Any, limit: int) -> None:
-        self.stream = stream
-        self.limit = limit
-        self.used = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.used += len(data)
-        if self.used > self.limit:
-            raise BundleFormatError(
-                f"The bundle holds more data than its manifest declares (over {self.limit} "
-                "bytes): it is damaged or hostile. Nothing was installed."
-            )
-        return data
-
-
-def _budget(reader: Any) -> _Budget | None:
-    stream = getattr(reader, "stream", None)
-    return stream if isinstance(stream, _Budget) else None
-
-
-def reading(items: Iterator[T]) -> Iterator[T]:
-    """``items`` from a bundle reader, each failure of the reader a BundleFormatError.
+@contextlib.contextmanager
+def _reading_bundle() -> Iterator[None]:
+    """Every failure inside, a BundleFormatError.
 
     Every read of a bundle goes through here: whatever a damaged or hostile bundle makes
     a reader, a codec or the filesystem under a directory bundle raise, the bundle is
     what is wrong. Writing the target happens outside, and fails in its own way.
     """
+    try:
+        yield
+    except (EnvBundleError, MemoryError):
+        raise
+    except Exception as exc:
+        raise BundleFormatError(f"The bundle is damaged or unreadable: {describe(exc)}.") from exc
+
+
+def reading(items: Iterator[T]) -> Iterator[T]:
+    """``items`` from a bundle reader, each failure of the reader a BundleFormatError."""
     while True:
-        try:
-            item = next(items)
-        except StopIteration:
-            return
-        except (EnvBundleError, MemoryError):
-            raise
-        except Exception as exc:
-            raise BundleFormatError(
-                f"The bundle is damaged or unreadable: {describe(exc)}."
-            ) from exc
+        with _reading_bundle():
+            try:
+                item = next(items)
+            except StopIteration:
+                return
         yield item
 
 
-def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
+def read_manifest(reader: Reader) -> tuple[Manifest, Iterator[Member]]:
     """Read the first member, which must be the manifest; returns it and the member iterator.
 
-    A tar reader's stream is bounded from here on: first by :data:`MAX_MANIFEST_SIZE`,
+    What the reader may read is bounded from here on: first by :data:`MAX_MANIFEST_SIZE`,
     then by what the manifest declares.
     """
-    if isinstance(reader, TarReader) and _budget(reader) is None:
-        reader.stream = _Budget(reader.stream, MAX_MANIFEST_SIZE + _END_SLACK)
+    reader.expect([Member(MANIFEST_PATH, REGULAR, 0o644, MAX_MANIFEST_SIZE, 0, "")])
     members = reading(iter(reader))
     first = next(members, None)
     if first is None or first.path != MANIFEST_PATH or first.kind != REGULAR:
@@ -123,15 +96,13 @@ def read_manifest(reader: Any) -> tuple[Manifest, Iterator[Any]]:
         )
     cost = ParseBudget("The bundle's manifest", BundleFormatError)
     manifest = Manifest.from_bytes(read_json(reading(reader.read_data()), cost))
-    budget = _budget(reader)
-    if budget is not None:
-        budget.limit = budget.used + stream_allowance(manifest)
+    reader.expect(_declared(manifest))
     return manifest, members
 
 
 def extract_members(
-    reader: Any,
-    members: Iterator[Any],
+    reader: Reader,
+    members: Iterator[Member],
     manifest: Manifest,
     root: str,
     extracting: Progress = SILENT,
@@ -152,7 +123,7 @@ def extract_members(
         ) from exc
 
 
-def verify_members(reader: Any, members: Iterator[Any], manifest: Manifest) -> None:
+def verify_members(reader: Reader, members: Iterator[Member], manifest: Manifest) -> None:
     """Check every remaining member against the manifest, content included; write nothing."""
     for entry in _matched(reader, members, manifest):
         if entry.kind == FILE:
@@ -160,7 +131,7 @@ def verify_members(reader: Any, members: Iterator[Any], manifest: Manifest) -> N
                 pass
 
 
-def _matched(reader: Any, members: Iterator[Any], manifest: Manifest) -> Iterator[FileEntry]:
+def _matched(reader: Reader, members: Iterator[Member], manifest: Manifest) -> Iterator[FileEntry]:
     """Yield each manifest entry once its member matches it; the caller reads its data."""
     expected = iter(manifest.files)
     links: set[str] = set()
@@ -179,31 +150,11 @@ def _matched(reader: Any, members: Iterator[Any], manifest: Manifest) -> Iterato
         raise BundleFormatError(
             f"The bundle is incomplete: {missing.path!r} is in its manifest but not in it."
         )
-    _drain(reader)
+    with _reading_bundle():
+        reader.finish()
 
 
-def _drain(reader: Any) -> None:
-    """Read a tar stream to its end, past the first zero block where the reader stopped.
-
-    The second zero block of the end-of-archive marker must be there (a cut bundle
-    often ends in between), then only zeros may follow; reading to the end also lets
-    the codecs check their own trailers.
-    """
-    budget = _budget(reader)
-    if budget is None:
-        return
-    seen = 0
-    for chunk in reading(iter(lambda: budget.read(1 << 20), b"")):
-        seen += len(chunk)
-        if chunk.count(0) != len(chunk):
-            raise BundleFormatError(
-                "The bundle holds data after its end: it is damaged or was tampered with."
-            )
-    if seen < BLOCK:
-        raise BundleFormatError("The bundle is truncated: its end-of-archive marker is cut short.")
-
-
-def _match(member: Any, entry: FileEntry) -> None:
+def _match(member: Member, entry: FileEntry) -> None:
     kind = _KINDS.get(member.kind)
     if kind is None:
         raise BundleFormatError(
@@ -245,7 +196,9 @@ def _check_parents(path: str, links: set[str], clean: set[str]) -> None:
         clean.add(first)
 
 
-def _place(reader: Any, entry: FileEntry, full: str, made: set[str], writers: FileWriters) -> None:
+def _place(
+    reader: Reader, entry: FileEntry, full: str, made: set[str], writers: FileWriters
+) -> None:
     if entry.kind == DIR:
         make_dirs(full, 0o700)  # not os.makedirs: it recurses once per missing level
         made.add(full)
@@ -266,7 +219,7 @@ def _place(reader: Any, entry: FileEntry, full: str, made: set[str], writers: Fi
             fh.write(chunk)
 
 
-def _verified_data(reader: Any, entry: FileEntry) -> Iterator[bytes]:
+def _verified_data(reader: Reader, entry: FileEntry) -> Iterator[bytes]:
     """The current member's bytes, refused past the manifest's size or on a wrong sha256."""
     digest = hashlib.sha256()
     seen = 0

@@ -155,3 +155,12 @@ def _remove_files(fd: int) -> list[str]:
 def _fd_identity(fd: int) -> Identity:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
+
+
+def name_max(directory: str) -> int:
+    """The longest file name, in bytes, the file system at ``directory`` takes (255 when
+    it cannot tell)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
-import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import _compat, bytecode, progress
+from .archive.members import Member, Reader
 from .checks import check_existing, check_target
 from .commit import commit, parents_of, remove_leftovers, staging_dir
 from .extract import extract_members, read_manifest
 from .lock import target_lock
-from .manifest import DIR, FILE, MANIFEST_DIR, MANIFEST_PATH, Manifest, PrefixRule
+from .manifest import DIR, FILE, MANIFEST_DIR, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
 from .records import update_records
 from .relocate import relocate_files
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,7 +28,12 @@ class InstallResult:
 
 
 def install(
-    reader, target: str, *, force: bool = False, threads: int = 0, show_progress: bool = False
+    reader: Reader,
+    target: str,
+    *,
+    force: bool = False,
+    threads: int = 0,
+    show_progress: bool = False,
 ) -> InstallResult:
     """Turn the bundle that ``reader`` reads (see :mod:`.archive`) into an env at ``target``.
 
@@ -53,8 +56,8 @@ def install(
 
 
 def _build(
-    reader,
-    members,
+    reader: Reader,
+    members: Iterator[Member],
     manifest: Manifest,
     staging: str,
     target: str,
@@ -93,15 +96,16 @@ def _recompile_relocated(
     compile them on first import and write inside the environment.
     """
     files = [f.path for f in manifest.files if f.kind == FILE]
-    jobs = [(src, pyc) for src, pyc in bytecode.pairs(files) if src in relocated]
+    links = {f.path: f.link_target for f in manifest.files if f.kind == SYMLINK}
+    jobs = [
+        (src, pyc)
+        for src, pyc in bytecode.pairs(files, links)
+        if bytecode.resolve(src, links) in relocated
+    ]
     python = bytecode.environment_python(staging)
     if not jobs or python is None:
         return {}
-    try:
-        bytecode.recompile(python, staging, target, jobs)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        log.warning("Could not compile the relocated sources' bytecode again: %s", exc)
-        return {}
+    bytecode.recompile(python, staging, target, jobs)
     return {pyc: _scan_sha(os.path.join(staging, pyc)) for _, pyc in jobs}
 
 
@@ -148,11 +152,15 @@ def _match_sources_to_pyc(root: str, manifest: Manifest) -> None:
     """Set each ``.py`` file's mtime to the one its timestamp-based ``.pyc`` expects.
 
     Extraction gives every file the time it was written; without this, every shipped
-    ``.pyc`` would look stale and python would compile again on import.
+    ``.pyc`` would look stale and python would compile again on import. A symlinked
+    source is checked by python through the file it points to.
     """
     files = [entry.path for entry in manifest.files if entry.kind == FILE]
-    for source, pyc in bytecode.pairs(files):
-        source_path = os.path.join(root, source)
+    links = {f.path: f.link_target for f in manifest.files if f.kind == SYMLINK}
+    for source, pyc in bytecode.pairs(files, links):
+        source_path = os.path.join(root, bytecode.resolve(source, links))
+        if not os.path.isfile(source_path):
+            continue
         with open(os.path.join(root, pyc), "rb") as fh:
             mtime = bytecode.source_mtime(
                 fh.read(bytecode.HEADER_SIZE), os.path.getsize(source_path)

@@ -39,6 +39,7 @@ from .manifest import (
     PrefixRule,
     link_stays_inside,
     path_problem,
+    zip_name_problem,
 )
 from .packages import PackageFiles, package_files
 from .records import encode_record, is_record_path, refresh_record
@@ -86,6 +87,8 @@ class Options:
     show_progress: bool = False
     trust_records: bool = True
     distrust: frozenset[str] = frozenset()
+    # the bundle is a zip: names must also be what zip carries
+    zip_names: bool = False
 
 
 def take_inventory(prefix: str, options: Options) -> Inventory:
@@ -115,10 +118,10 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
         for p in walked
         if p[0] not in generated
         and not _under(p[0], left_out)
-        and (_wanted(p[0], options.filters) or p[1] == DIR)
+        and (wanted(p[0], options.filters) or p[1] == DIR)
     )
     del walked  # an entry per file: the environment's size should not count twice
-    _refuse_unsafe_paths(paths)
+    _refuse_bad_names(prefix, paths, options.zip_names)
     with progress.step("Reading", len(paths), options.show_progress) as reading:
         try:
             items, unrelocated = _classify(
@@ -229,6 +232,12 @@ def _retarget(
         return (item.entry.path, data) if item.entry.path.endswith(".py") else None
 
     ruled = [(item, item.entry.prefix) for item in items if item.entry.prefix]
+    if bytecode.python_unsafe(dest) and any(item.entry.path.endswith(".py") for item, _ in ruled):
+        raise EnvBundleError(
+            f"This environment's python sources hold its path in string literals, and "
+            f"{dest!r} would break them (a quote, backslash or control character). "
+            "Choose another --dest-prefix."
+        )
     with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
         return dict(found for found in pool.map(one, ruled) if found)
 
@@ -242,7 +251,8 @@ def _under(relpath: str, roots: set[str]) -> bool:
     return False
 
 
-def _wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
+def wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:
+    """Whether ``relpath`` is kept by ``filters`` (the last matching one decides)."""
     keep = True
     for action, pattern in filters:
         if fnmatch.fnmatchcase(relpath, pattern):
@@ -436,14 +446,9 @@ class _Classifier:
         return Item.in_memory(entry, content)
 
     def refuse_bad_links(self) -> None:
+        """A symlink that changed after :func:`_refuse_bad_names` looked at it."""
         if self.bad_links:
-            links = sorted(self.bad_links)
-            shown = ", ".join(links[:5]) + (" ..." if len(links) > 5 else "")
-            raise UnsafeLinkError(
-                f"{len(links)} symlink(s) point outside the environment (or climb with '..' "
-                f"after a directory name, which conda unbundle refuses): {shown}. "
-                "Replace them with files, or leave them out with --exclude."
-            )
+            raise UnsafeLinkError(_bad_links_message(sorted(self.bad_links)))
 
 
 def _installed_rule(
@@ -487,19 +492,62 @@ def _link_target(prefix: str, relpath: str, target: str) -> str | None:
     return target
 
 
-def _refuse_unsafe_paths(paths: list[tuple[str, str]]) -> None:
-    """Refuse names conda unbundle would refuse (the rule both ends share)."""
-    bad = [(path, problem) for path, _ in paths if (problem := path_problem(path))]
-    if bad:
-        shown = "; ".join(f"{path!r}: {problem}" for path, problem in bad[:5])
-        raise UnsupportedPathError(
-            f"{len(bad)} file name(s) cannot travel in a bundle ({shown}"
-            f"{' ...' if len(bad) > 5 else ''}). Rename them, or leave them out with --exclude."
-        )
+def _refuse_bad_names(prefix: str, paths: list[tuple[str, str]], zip_names: bool) -> None:
+    """Refuse, all in one message, the names conda unbundle would refuse (the rule both
+    ends share), those a zip cannot carry when the bundle is a zip, and symlinks that
+    point outside the environment."""
+    bad = []
+    for path, _ in paths:
+        problem = path_problem(path)
+        if problem is None and zip_names:
+            problem = zip_name_problem(path)
+        if problem:
+            bad.append((path, problem))
+    links = _links_outside(prefix, paths)
+    if not bad:
+        if links:
+            raise UnsafeLinkError(_bad_links_message(links))
+        return
+    shown = "; ".join(f"{path!r}: {problem}" for path, problem in bad[:5])
+    message = (
+        f"{len(bad)} file name(s) cannot travel in {'a zip' if zip_names else 'a'} bundle "
+        f"({shown}{' ...' if len(bad) > 5 else ''}). Rename them, or leave them out with "
+        f"--exclude{'' if not zip_names else ' (or choose a tar format)'}."
+    )
+    raise UnsupportedPathError(message + (f" Also: {_bad_links_message(links)}" if links else ""))
+
+
+def _links_outside(prefix: str, paths: list[tuple[str, str]]) -> list[str]:
+    """The symlinks conda unbundle would refuse: they lead outside the environment."""
+    outside = []
+    for path, kind in paths:
+        if kind != SYMLINK:
+            continue
+        try:
+            target = _link_target(prefix, path, os.readlink(os.path.join(prefix, path)))
+        except OSError as exc:
+            raise source_read_error(exc) from exc
+        if target is None or not link_stays_inside(path, target):
+            outside.append(path)
+    return outside
+
+
+def _bad_links_message(links: list[str]) -> str:
+    shown = ", ".join(links[:5]) + (" ..." if len(links) > 5 else "")
+    return (
+        f"{len(links)} symlink(s) point outside the environment (or climb with '..' after "
+        f"a directory name, which conda unbundle refuses): {shown}. Replace them with "
+        "files, or leave them out with --exclude."
+    )
 
 
 def _refuse_editables(found: list[str]) -> None:
-    raise EditableInstallError(
+    raise EditableInstallError(editables_message(found))
+
+
+def editables_message(found: list[str]) -> str:
+    """Why editable installs stop a bundle, and what to do (a dry run reports it too)."""
+    return (
         f"Editable install(s) cannot be bundled: {', '.join(found)}. Install them "
         "normally (pip install <path>), or pass --ignore-editable to leave them behind."
     )
@@ -575,11 +623,16 @@ def _missing_files(prefix: str, pkgs: list[PackageFiles], walked: set[str]) -> d
 
 
 def _refuse_missing(missing: dict[str, list[str]]) -> None:
+    raise MissingFilesError(missing_message(missing))
+
+
+def missing_message(missing: dict[str, list[str]]) -> str:
+    """Why missing files stop a bundle, and what to do (a dry run reports it too)."""
     detail = "; ".join(
         f"{name}: {', '.join(paths[:3])}" + (" ..." if len(paths) > 3 else "")
         for name, paths in sorted(missing.items())
     )
-    raise MissingFilesError(
+    return (
         f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
         "those packages, or pass --ignore-missing to bundle without them."
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import zstandard
-
+from .exceptions import needs
 from .manifest import FileEntry, PrefixRule
+
+# Generated and sanitised entries are held compressed (see Item) by zstd, at its fastest.
+_LEVEL = 1
 
 
 @dataclass(slots=True)
@@ -36,16 +38,24 @@ class Item:
     @classmethod
     def in_memory(cls, entry: FileEntry, content: bytes) -> Item:
         """An entry whose bytes are ``content``."""
-        return cls(entry, packed=zstandard.compress(content, 1))
+        item = cls(entry)
+        item.content = content
+        return item
 
     @property
     def content(self) -> bytes | None:
         """The bytes of an in-memory entry; None for an entry read from a file."""
-        return None if self.packed is None else zstandard.decompress(self.packed)
+        if self.packed is None:
+            return None
+        with needs("zstandard", "conda bundle"):
+            import zstandard
+        return zstandard.decompress(self.packed)
 
     @content.setter
     def content(self, content: bytes) -> None:
-        self.packed = zstandard.compress(content, 1)
+        with needs("zstandard", "conda bundle"):
+            import zstandard
+        self.packed = zstandard.compress(content, _LEVEL)
 
     def head(self, prefix: str, size: int) -> bytes:
         """The first ``size`` bytes this entry ships."""

@@ -10,6 +10,7 @@ never blocks anyone; the holder removes the file when it is done.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 
@@ -45,10 +46,7 @@ def _acquire(path: str, target: str) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise TargetWriteError(
-                f"Cannot create the lock file {path}: {exc.strerror}. Check the permissions "
-                f"of {os.path.dirname(path)}."
-            ) from exc
+            raise TargetWriteError(_lock_error(path, exc)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,6 +60,18 @@ def _acquire(path: str, target: str) -> int:
             _write_holder(fd)
             return fd
         os.close(fd)
+
+
+def _lock_error(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ENAMETOOLONG:
+        return (
+            f"Cannot create the lock file {path}: its name, the target's with {LOCK_MARK} "
+            "added, is too long for this file system. Choose a shorter target name."
+        )
+    return (
+        f"Cannot create the lock file {path}: {exc.strerror}. Check the permissions of "
+        f"{os.path.dirname(path)}."
+    )
 
 
 def _still_at(fd: int, path: str) -> bool:

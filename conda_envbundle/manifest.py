@@ -505,6 +505,25 @@ def path_problem(path: str) -> str | None:
     return None
 
 
+_ZIP_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def zip_name_problem(name: str) -> str | None:
+    """Why a zip member cannot be named ``name``, or None: the zip reader refuses these
+    names and ``conda bundle`` refuses to write them into a zip.
+
+    unzip drops or replaces control characters, and zip names are UTF-8 (or ASCII), which
+    the undecodable bytes of a POSIX name are not.
+    """
+    if _ZIP_UNSAFE.search(name):
+        return "it holds a control character or a backslash, which unzip changes"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid UTF-8, which zip names must be"
+    return None
+
+
 def is_safe_relpath(path: str) -> bool:
     """True for a path :func:`path_problem` finds nothing wrong with."""
     return path_problem(path) is None

@@ -18,6 +18,7 @@ never taken for a bundle.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -28,11 +29,13 @@ from collections.abc import Iterator
 from .archive.directory import DIR_BUNDLE_MARKER
 from .commit import exchange, rename_noreplace
 from .exceptions import EnvBundleError, OutputExistsError, TargetBusyError
-from .fstree import remove_tree
+from .fstree import name_max, remove_tree
 from .manifest import MANIFEST_PATH
 
 PART_MARK = ".envbundle-"
 PART_SUFFIX = ".part"
+# what the .part name adds to the output's: the dot, the mark, tempfile's 8 characters
+_PART_EXTRA = 1 + len(PART_MARK) + 8 + len(PART_SUFFIX)
 _MARKER_HEAD = "conda-envbundle dir bundle\nmanifest_sha256 "
 _BLOCK = 1 << 20
 
@@ -120,12 +123,29 @@ def _part(output: str, make) -> Iterator[tuple[str, int]]:
         os.close(fd)
 
 
+def check_output_name(output: str) -> None:
+    """The output's ``.part`` name must fit the file system's name limit (checked before
+    the environment is read, not when the bundle is about to be written)."""
+    directory, name = os.path.split(output)
+    length = len(os.fsencode(name))
+    limit = name_max(directory)
+    if length + _PART_EXTRA > limit:
+        raise EnvBundleError(
+            f"The output name {name} is {length} bytes long, too long for the hidden file "
+            f"conda bundle writes first beside it (.NAME{PART_MARK}XXXXXXXX{PART_SUFFIX}, "
+            f"{_PART_EXTRA} bytes more): this file system takes names of at most {limit} "
+            f"bytes. Choose an output name of at most {limit - _PART_EXTRA} bytes with -o."
+        )
+
+
 def _make_locked(output: str, make) -> tuple[str, int]:
     """Create and lock a ``.part``; a cleaner that locked it first removes it: make another."""
     for _ in range(100):
         try:
             path, fd = make()
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                check_output_name(output)
             raise EnvBundleError(
                 f"Cannot write in {os.path.dirname(output)}: {exc.strerror}. Choose an "
                 "output in a directory you can write to."

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from . import progress
-from .archive import installer, open_writer
-from .archive.tar import SizeChangedError
+from .archive import open_writer, sh
+from .archive.members import SizeChangedError
 from .exceptions import FileChangedError, TargetWriteError
 from .inventory import Inventory
 from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
 from .output import mark_dir_bundle, part_dir, part_file, place
 from .readahead import ReadAhead, changed
-
-BLOCK_SIZE = 1 << 20
 
 
 @dataclass
@@ -120,38 +118,13 @@ def _write(
 def _write_installer(
     inventory: Inventory, manifest: Manifest, raw: BinaryIO, options: WriteOptions
 ) -> WriteResult:
-    """The shell header, then the payload, then the file's sha256 patched into the header."""
-    names = {f.path for f in manifest.files}
-    listing = "\n".join(
-        f"{p['name']} {p['version']} {p['build']} {p['channel']}" for p in manifest.packages
-    )
-    head = installer.header(
-        name=manifest.source_name,
-        subdir=manifest.subdir,
-        glibc=manifest.requirements.get("glibc", ""),
-        limit=manifest.prefix_limit,
-        size=manifest.total_size,
-        has_python=bool({"bin/python3", "bin/python"} & names),
-        codec=options.sh_codec,
-        dest=options.dest_prefix or "",
-        listing=f"{manifest.source_name}: {len(manifest.packages)} packages, "
-        f"{len(manifest.files)} entries, {manifest.total_size} bytes\n{listing}",
-    )
+    """The shell header, then the payload, then the file's sha256 sealed into the header."""
+    head = sh.header_for(manifest, payload=options.sh_codec, dest=options.dest_prefix or "")
     sealed = _HashingFile(raw)  # the header, its sha256 field still zeros, and the payload
     sealed.write(head)
-    _stream(
-        inventory,
-        manifest,
-        sealed,
-        dataclasses.replace(options, fmt=installer.CODECS[options.sh_codec]),
-    )
-    installer.patch_sha256(raw, 0, head, sealed.digest.hexdigest())
-    raw.flush()
-    raw.seek(0)
-    digest = hashlib.sha256()
-    for block in iter(lambda: raw.read(BLOCK_SIZE), b""):
-        digest.update(block)
-    return WriteResult(sealed.size, digest.hexdigest())
+    payload = dataclasses.replace(options, fmt=sh.payload_format(options.sh_codec))
+    _stream(inventory, manifest, sealed, payload)
+    return WriteResult(sealed.size, sh.seal_file(raw, head, sealed.digest.hexdigest()))
 
 
 def _write_directory(

@@ -1,7 +1,9 @@
-"""conda plugin hooks: the ``bundle`` and ``unbundle`` subcommands.
+"""conda hooks: the ``bundle`` and ``unbundle`` subcommands and their ``.condarc`` settings.
 
-Kept to imports that cannot fail: conda swallows import errors of plugins and the
-subcommands would silently vanish.
+Imports only conda's plugin API and the argument definitions (:mod:`.cli`,
+:mod:`.settings`): conda loads this module on every command, and swallows its import
+errors (the subcommands would silently vanish). The pipeline and the codec libraries
+load when a subcommand runs, where a missing one is a clear error.
 """
 
 from conda.plugins import hookimpl

@@ -9,19 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import sys
 
+from conda.utils import human_bytes as size  # the one size formatter, as conda prints sizes
+
 from .manifest import FILE, Manifest
-
-
-def size(count: int) -> str:
-    """``count`` bytes as a short human size (1000-based, as conda prints sizes)."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{count} B"
 
 
 def _json(data: dict) -> None:
@@ -57,8 +50,12 @@ def bundled(result, *, json: bool) -> None:
     )
     where = "standard output" if result.output == "-" else result.output
     if result.dry_run:
-        limit = "any path" if result.prefix_limit is None else f"{result.prefix_limit} bytes"
-        print(f"  into {where} ({result.format}); target paths up to {limit}", file=out)
+        limit = (
+            "a path of any length"
+            if result.prefix_limit is None
+            else f"a path of at most {result.prefix_limit} bytes"
+        )
+        print(f"  into {where} ({result.format}); it can be unbundled at {limit}", file=out)
         for name in result.editables:
             print(f"  editable install (would stop the bundle): {name}", file=out)
         for name, paths in result.missing.items():
@@ -73,10 +70,11 @@ def unbundled(result, *, json: bool) -> None:
     if json:
         _json(dataclasses.asdict(result))
         return
+    replacing = ", replacing the environment there" if result.replaced else ""
     if result.dry_run:
         print(
             f"Would unbundle {result.packages} packages, {result.files} entries "
-            f"({size(result.content_size)}) into {result.prefix}, relocating "
+            f"({size(result.content_size)}) into {result.prefix}{replacing}, relocating "
             f"{result.relocated} files. Every check passed."
         )
         return
@@ -84,7 +82,15 @@ def unbundled(result, *, json: bool) -> None:
         f"Unbundled {result.packages} packages into {result.prefix} "
         f"({result.relocated} files relocated)"
     )
-    print(f"To activate it: conda activate {result.prefix}")
+    print(f"To activate it: conda activate {activation_name(result.prefix)}")
+
+
+def activation_name(prefix: str) -> str:
+    """What to pass to ``conda activate``: the environment's name when conda knows it by
+    name (in an envs directory), else its path; quoted for a shell when needed."""
+    from conda.base.context import env_name
+
+    return shlex.quote(env_name(prefix))
 
 
 def verified(path: str, manifest: Manifest, *, json: bool) -> None:

@@ -23,15 +23,13 @@ from pathlib import Path
 import pytest
 
 from conda_envbundle import unbundle, verify
+from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK
 from conda_envbundle.archive.tar import (
-    DIRECTORY,
     END_OF_ARCHIVE,
     GNU_LONGLINK,
     GNU_LONGNAME,
     PAX_GLOBAL,
     PAX_LOCAL,
-    REGULAR,
-    SYMLINK,
     TarReader,
     TarWriter,
     member_header,
@@ -133,9 +131,8 @@ def source_tree(tmp_path: Path) -> Path:
 _USTAR_SAFE = ["bin", "share", "lib/ünïcødé.txt", "lib/link", "empty", "big"]
 
 
-def _by_our_writer(src: Path, _: Path) -> bytes:
-    out = io.BytesIO()
-    writer = TarWriter(out, mtime=1_700_000_000)
+def _write_tree(src: Path, writer) -> None:
+    """Every entry under ``src`` into ``writer``, sorted, as our bundles hold them."""
     for parent, dirs, files in os.walk(src):
         dirs.sort()
         for name in sorted(dirs + files):
@@ -149,6 +146,11 @@ def _by_our_writer(src: Path, _: Path) -> bytes:
                 data = full.read_bytes()
                 writer.add_file(rel, 0o644, len(data), [data])
     writer.close()
+
+
+def _by_our_writer(src: Path, _: Path) -> bytes:
+    out = io.BytesIO()
+    _write_tree(src, TarWriter(out, mtime=1_700_000_000))
     return out.getvalue()
 
 
@@ -487,20 +489,7 @@ def test_refused_construction_would_overwrite_a_file(name, tool, small_bundle_da
 def _by_zip_writer(src: Path, tmp: Path) -> Path:
     out = tmp / "ours.zip"
     with open(out, "wb") as fh:
-        writer = ZipWriter(fh, 1_700_000_000, 6)
-        for parent, dirs, files in os.walk(src):
-            dirs.sort()
-            for name in sorted(dirs + files):
-                full = Path(parent, name)
-                rel = str(full.relative_to(src))
-                if full.is_symlink():
-                    writer.add_symlink(rel, os.readlink(full))
-                elif full.is_dir():
-                    writer.add_dir(rel, 0o755)
-                else:
-                    data = full.read_bytes()
-                    writer.add_file(rel, 0o644, len(data), [data])
-        writer.close()
+        _write_tree(src, ZipWriter(fh, 1_700_000_000, 6))
     return out
 
 

@@ -210,7 +210,7 @@ def test_exchange_and_its_fallback_swap_two_directories(tmp_path):
 def _start(bundle: Path, target: Path, env: dict, force: bool) -> subprocess.Popen:
     args = [str(CONDA), "unbundle", str(bundle), "-p", str(target)]
     return subprocess.Popen(
-        args + (["--force"] if force else []),
+        args + (["--force", "--yes"] if force else []),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

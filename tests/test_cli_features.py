@@ -34,7 +34,9 @@ def test_bundle_dry_run_reports_and_writes_nothing(make_env, conda_isolation, tm
     out = tmp_path / "out"
     out.mkdir()
     proc = _run(
-        conda_isolation.env, "bundle", "-p", env, "-o", out / "x.tar.zst", "--dry-run", "--json"
+        conda_isolation.env,
+        *("bundle", "-p", env, "-o", out / "x.tar.zst", "--dry-run", "--json"),
+        "--ignore-editable",
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -43,6 +45,7 @@ def test_bundle_dry_run_reports_and_writes_nothing(make_env, conda_isolation, tm
     assert data["packages"] == 2 and data["files"] > 900
     assert data["prefix_limit"] == 255
     human = _run(conda_isolation.env, "bundle", "-p", env, "-o", out / "x.tar.zst", "-d")
+    assert human.returncode == 1  # as the real run: the editable install stops it
     assert "Would bundle 2 packages" in human.stdout
     assert "editable install (would stop the bundle): edpkg" in human.stdout
     assert list(out.iterdir()) == []
@@ -112,9 +115,10 @@ def test_settings_precedence(source_env, conda_isolation, tmp_path):
     env_var = {**env, "CONDA_PLUGINS_BUNDLE_FORMAT": "tar.gz"}
     assert made("envvar.bundle", environ=env_var) == "tar.gz"
     assert made("cli.bundle", "--format", "tar", environ=env_var) == "tar"
-    bad_level = {**conda_isolation.env, "CONDA_PLUGINS_BUNDLE_COMPRESS_LEVEL": "99"}
+    bad_level = {**conda_isolation.env, "CONDA_PLUGINS_BUNDLE_ZSTD_LEVEL": "99"}
     proc = _run(bad_level, "bundle", "-p", source_env, "-o", tmp_path / "l.tar.zst")
     assert proc.returncode == 1 and "out of range for tar.zst (1 to 22)" in proc.stderr
+    assert "CONDA_PLUGINS_BUNDLE_ZSTD_LEVEL" in proc.stderr
 
 
 def _in_terminal(argv: list, env: dict) -> str:
@@ -201,6 +205,8 @@ def test_help_documents_every_option(command, conda_isolation):
         ],
         "unbundle": [
             "--force",
+            "--yes",
+            "--override-frozen",
             "--verify",
             "--info",
             "--list",

@@ -338,7 +338,7 @@ def test_thread_counts(small_env, conda, tmp_path):
         assert tarfile.is_tarfile(out)
     for count in ("-1", "-10"):
         proc = conda("bundle", "-p", small_env, "-o", tmp_path / "neg.tar.gz", "-j", count)
-        assert_clean_error(proc, "--threads must be 0 (all cores) or a positive number")
+        assert_clean_error(proc, "The thread count (-j) is 0 (all cores) or more")
     assert not (tmp_path / "neg.tar.gz").exists()
 
 

@@ -100,7 +100,7 @@ def test_existing_target_needs_force_and_force_replaces_env(
     env = tmp_path / "env"
     conda_cli("unbundle", source_bundle_small, "-p", env)
     (env / "stale-file").write_text("old")
-    _, _, rc = conda_cli("unbundle", source_bundle_small, "-p", env, "--force")
+    _, _, rc = conda_cli("unbundle", source_bundle_small, "-p", env, "--force", "--yes")
     assert rc == 0
     assert not (env / "stale-file").exists()
     assert (env / "conda-meta" / "history").is_file()

@@ -19,14 +19,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conda_envbundle import unbundle, verify
+from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK
 from conda_envbundle.archive.tar import (
-    DIRECTORY,
     END_OF_ARCHIVE,
     GNU_LONGNAME,
     HARDLINK,
     PAX_LOCAL,
-    REGULAR,
-    SYMLINK,
     member_header,
     padding,
 )

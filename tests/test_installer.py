@@ -248,13 +248,33 @@ WORDS = [
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])
 def test_shell_word_is_read_back_exactly(shell):
-    from conda_envbundle.archive.installer import shell_word
+    from conda_envbundle.archive.sh import shell_word
 
     for word in WORDS:
         script = f"nl='\n'\nprintf '%s|' {shell_word(word)}"
         proc = subprocess.run([shell, "-c", script], capture_output=True, text=True)
         assert proc.stdout == word + "|", (word, proc.stdout, proc.stderr)
         assert "\n" not in shell_word(word)
+
+
+def _template_function(name: str) -> str:
+    """One shell function of the installer's template, as written there."""
+    from importlib import resources
+
+    text = resources.files("conda_envbundle").joinpath("templates", "installer.sh").read_text()
+    start = text.index(f"\n{name}() {{\n") + 1
+    return text[start : text.index("\n}\n", start) + 3]
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_suggested_command_quotes_any_path(shell, tmp_path):
+    """The installer's "activate it with" command is one word whatever the path holds."""
+    marker = tmp_path / "PWNED"
+    for word in [*WORDS, f"/x $(touch {marker})", "/trailing\n\n", "a'b'"]:
+        script = f'{_template_function("quoted")}\neval "printf \'%s|\' $(quoted "$1")"'
+        proc = subprocess.run([shell, "-c", script, shell, word], capture_output=True, text=True)
+        assert proc.stdout == word + "|", (word, proc.stdout, proc.stderr)
+    assert not marker.exists()
 
 
 # --- the checksum covers the header too ------------------------------------------------------
@@ -304,3 +324,42 @@ def test_shell_verify_needs_the_file_and_a_sha256_tool(installer, tmp_path):
         (bare / tool).symlink_to(shutil.which(tool))
     shasum = run_bare(["sh", installer, "--verify"], str(bare))
     assert shasum.returncode == 0 and "matches its sha256" in shasum.stdout, shasum.stderr
+
+
+# --- the payload's codec decides the compression levels --------------------------------------
+
+
+def _payload(installer: Path) -> bytes:
+    from conda_envbundle.archive.sh import PAYLOAD_MARKER
+
+    data = installer.read_bytes()
+    return data[data.index(PAYLOAD_MARKER) + len(PAYLOAD_MARKER) :]
+
+
+def test_zstd_payload_takes_zstd_levels_and_default(source_env, conda_env, conda_cli, tmp_path):
+    def installer(name: str, *level: str) -> bytes:
+        out = tmp_path / name
+        args = ("bundle", "-p", source_env, "-o", out, "--sh-payload", "zstd", *level)
+        _, err, rc = conda_cli(*args)
+        assert rc == 0, err
+        payload = _payload(out)
+        assert payload.startswith(b"\x28\xb5\x2f\xfd"), "the payload is no zstd stream"
+        return payload
+
+    strong = installer("strong.sh", "--compress-level", "15")  # beyond gzip's 0 to 9
+    fast = installer("fast.sh", "--compress-level", "1")
+    assert len(strong) < len(fast)
+    # bundles are reproducible: the default level is zstd's 3 (not gzip's 6)
+    default = installer("default.sh")
+    assert default == installer("three.sh", "--compress-level", "3")
+    assert default != installer("six.sh", "--compress-level", "6")
+
+
+def test_gzip_payload_keeps_gzip_levels(source_env, conda_env, conda_cli, tmp_path):
+    from conda_envbundle.exceptions import EnvBundleError
+
+    out = tmp_path / "gzip.sh"
+    args = ("bundle", "-p", source_env, "-o", out, "--compress-level", "15")
+    _, _, exc = conda_cli(*args, raises=EnvBundleError)
+    assert "out of range for tar.gz (0 to 9)" in str(exc.value)
+    assert not out.exists()

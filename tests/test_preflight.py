@@ -15,7 +15,8 @@ import pytest
 import zstandard
 
 from conda_envbundle import _compat, inspect, unbundle
-from conda_envbundle.archive.tar import END_OF_ARCHIVE, REGULAR, member_header
+from conda_envbundle.archive.members import REGULAR
+from conda_envbundle.archive.tar import END_OF_ARCHIVE, member_header
 from conda_envbundle.checks import space_needed
 from conda_envbundle.exceptions import IncompatibleTargetError, TargetExistsError
 from conda_envbundle.manifest import MANIFEST_PATH, dump

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,13 +24,15 @@ import pytest
 
 from conda_envbundle import bundle, unbundle, verify
 from conda_envbundle.archive.directory import DIR_BUNDLE_MARKER
-from conda_envbundle.archive.tar import DIRECTORY
+from conda_envbundle.archive.members import DIRECTORY
 from conda_envbundle.checks import kept_manifest_size, space_needed
 from conda_envbundle.commit import STAGING_MARK
 from conda_envbundle.exceptions import (
     BundleFormatError,
+    EnvBundleError,
     IncompatibleTargetError,
     OutputExistsError,
+    UnsupportedPathError,
 )
 from conda_envbundle.fstree import make_dirs, remove_tree
 from conda_envbundle.lock import LOCK_MARK
@@ -657,3 +661,262 @@ def test_deep_environment_bundles_and_unbundles(fmt, make_env, conda_env, deep_t
     unbundle(str(out), str(target))
     assert _depth(target) == DEPTH
     remove_tree(str(env / "d"))
+
+
+# --- 7. round three: what an attack on the above found ------------------------------------------
+
+
+def _run(installer: Path, target: Path, path: str, *extra: str) -> tuple[int, str]:
+    proc = _install(installer, target, path, *extra)
+    output = proc.communicate()[0]
+    return proc.returncode, output
+
+
+def test_installer_refuses_a_symlink_to_an_empty_directory(installer_sh, locking_path, tmp_path):
+    empty = tmp_path / "realempty"
+    empty.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to("realempty")
+    for extra, message in (((), "already exists"), (("-f",), "is not a conda environment")):
+        rc, output = _run(installer_sh, link, locking_path, *extra)
+        assert rc == 1 and message in output, output
+    assert _names(empty) == [] and link.is_symlink()
+
+
+def test_installer_refuses_a_mount_point(installer_sh, locking_path, mounted):
+    empty = mounted("-t", "tmpfs", "-o", "size=64m", "tmpfs")
+    origin = mounted("-t", "tmpfs", "-o", "size=64m", "tmpfs")
+    (origin / "inner").mkdir()
+    bound = mounted("--bind", str(origin / "inner"))  # the same file system as its source
+    for point in (empty, bound):
+        for extra in ((), ("-f",)):
+            rc, output = _run(installer_sh, point, locking_path, *extra)
+            assert rc == 1 and f"{point} is a mount point" in output, output
+            assert f"such as {point}/NAME" in output
+        assert _names(point) == []
+    rc, output = _run(installer_sh, empty / "env", locking_path)  # what the message says works
+    assert rc == 0, output
+    assert _installed(empty / "env")
+
+
+def _needed_kb(output: str) -> int:
+    found = re.search(r"needs (\d+) kB", output)
+    assert found, output
+    return int(found.group(1))
+
+
+def test_installer_counts_blocks_and_inodes_like_conda_unbundle(
+    installer_sh, locking_path, mounted
+):
+    manifest = Manifest.from_bytes(_manifest_bytes(installer_sh))
+    needed, inodes = space_needed(manifest, 4096, "/mnt/" + "x" * 30)
+    # more than the files' bytes alone (what the installer used to count), less than needed
+    size = (manifest.total_size + needed) // 2 // 4096 * 4096
+    assert manifest.total_size + 1024 < size < needed
+    point = mounted("-t", "tmpfs", "-o", f"size={size}", "tmpfs")
+    rc, output = _run(installer_sh, point / "env", locking_path)
+    assert rc == 1 and f"of free space at {point}" in output, output
+    assert _needed_kb(output) * 1024 >= space_needed(manifest, 4096, str(point / "env"))[0]
+    assert _names(point) == []
+    few = mounted("-t", "tmpfs", "-o", f"size=256m,nr_inodes={inodes // 2}", "tmpfs")
+    rc, output = _run(installer_sh, few / "env", locking_path)
+    assert rc == 1 and f"needs {inodes} files at {few}" in output, output
+    assert _names(few) == []
+
+
+def _without_preflight(installer: Path, out: Path) -> Path:
+    """The installer with its space and inode estimates at 0 (the header's sha256 is
+    checked by --verify, not on install), so that tar meets the full disk."""
+    data = installer.read_bytes()
+    for line in (b"space", b"entries"):
+        data = re.sub(rb"\n" + line + rb"='\d+'\n", b"\n" + line + b"='0'\n", data, count=1)
+    out.write_bytes(data)
+    return out
+
+
+@pytest.mark.parametrize("options", ["size=4m", "size=256m,nr_inodes=300"])
+def test_installer_says_the_disk_is_full(options, installer_sh, locking_path, mounted, tmp_path):
+    blind = _without_preflight(installer_sh, tmp_path / "blind.sh")
+    point = mounted("-t", "tmpfs", "-o", options, "tmpfs")
+    rc, output = _run(blind, point / "env", locking_path)
+    assert rc == 1 and f"no space left at {point}" in output, output
+    assert "damaged" not in output
+    assert _names(point) == []
+
+
+def test_installer_refuses_a_name_too_long_for_its_hidden_names(
+    installer_sh, locking_path, tmp_path
+):
+    rc, output = _run(installer_sh, tmp_path / ("l" * 240), locking_path)
+    assert rc == 1, output
+    assert "is 240 bytes long" in output and "Choose a name of at most 226 bytes" in output
+    assert _names(tmp_path) == ["bare-bin"]
+
+
+def test_installer_suggests_a_command_safe_to_paste(installer_sh, locking_path, tmp_path):
+    marker = tmp_path / "PWNED"
+    target = tmp_path / f"z $(touch {marker})"
+    rc, output = _run(installer_sh, target, locking_path)
+    assert rc == 0, output
+    (line,) = (line for line in output.splitlines() if "activate it with: . " in line)
+    # the suggested command, with printf in place of ".": what the shell makes of its word
+    pasted = "printf %s " + line.split("activate it with: . ", 1)[1]
+    proc = subprocess.run(["sh", "-c", pasted], capture_output=True, text=True, check=True)
+    assert proc.stdout == f"{target}/bin/activate"
+    assert not marker.exists()
+
+
+def _nobody(argv: list, path: str) -> subprocess.CompletedProcess:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("running as another user needs root and setpriv")
+    drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    env = ["/usr/bin/env", "-i", f"PATH={path}", "HOME=/nonexistent"]
+    return subprocess.run([*drop, *env, *map(str, argv)], capture_output=True, text=True)
+
+
+@pytest.fixture
+def open_tmp():
+    """A directory any user may write in (pytest's own are root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="envbundle-", dir="/tmp"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture
+def read_only_installer(make_env, conda_isolation, open_tmp) -> Path:
+    """An installer of an environment that ships a read-only directory (0555) of
+    read-only files (0444), one of which conda-unpack relocates."""
+    from .support.cli import CondaProcess
+
+    env = make_env(["python"], pip_tool=False, unmanaged_binary=False)
+    locked = env / "share" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "where.txt").write_text(f"prefix {env}\n")
+    (locked / "plain.txt").write_text("nothing to relocate\n")
+    for path in (*locked.iterdir(), locked):
+        path.chmod(0o555 if path == locked else 0o444)
+    out = open_tmp / "locked.sh"
+    proc = CondaProcess(conda_isolation.env)("bundle", "-p", env, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    out.chmod(0o644)
+    return out
+
+
+def test_installer_as_a_user_removes_read_only_directories(read_only_installer, open_tmp):
+    path = _bare_with(open_tmp / "bin", "flock")
+    parent = open_tmp / "envs"
+    parent.mkdir(mode=0o777)
+    parent.chmod(0o777)
+    target = parent / "env"
+    first = _nobody(["sh", read_only_installer, "-p", target], path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (target / "share" / "locked" / "where.txt").read_text() == f"prefix {target}\n"
+    assert stat.S_IMODE((target / "share" / "locked").stat().st_mode) == 0o555
+    # what a killed run of this user left: its staging directory, read-only directory inside
+    dead = parent / ".env.envbundle-staging-00000001"
+    shutil.copytree(target / "share", dead / "share", symlinks=True)
+    subprocess.run(["chown", "-R", "nobody:nogroup", str(dead)], check=True)
+    again = _nobody(["sh", read_only_installer, "-p", target, "-f"], path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Permission denied" not in again.stderr
+    # the old environment (read-only directory and all) and the dead run's leftover are gone
+    assert _names(parent) == ["env"]
+    assert (target / "share" / "locked" / "where.txt").read_text() == f"prefix {target}\n"
+
+
+def test_unbundle_refuses_a_name_too_long_for_its_hidden_names(
+    source_bundle_small, conda_env, tmp_path
+):
+    with pytest.raises(IncompatibleTargetError) as info:
+        unbundle(str(source_bundle_small), str(tmp_path / ("l" * 240)))
+    assert "is 240 bytes long" in str(info.value)
+    assert "Choose a name of at most 226 bytes" in str(info.value)
+    assert _names(tmp_path) == []
+
+
+def test_bundle_refuses_an_output_name_too_long_for_its_part(make_env, monkeypatch, tmp_path):
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False)
+    long_env = env.rename(tmp_path / ("e" * 245))
+    work = tmp_path / "out"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(EnvBundleError) as info:
+        bundle(str(long_env))  # no -o: the output is named after the environment
+    assert "is 253 bytes long" in str(info.value)
+    assert "at most 230 bytes with -o" in str(info.value)
+    assert _names(work) == []
+
+
+def _odd_env(make_env, names: list[bytes]) -> Path:
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False)
+    odd = env / "share" / "odd"
+    odd.mkdir()
+    for name in names:
+        Path(os.fsdecode(os.fsencode(odd) + b"/" + name)).write_bytes(name)
+    return env
+
+
+ZIP_UNFIT = {"not-utf8": b"\xff\xfebad", "newline": b"new\nline", "tab": b"tab\there"}
+
+
+@pytest.mark.parametrize("name", ZIP_UNFIT)
+def test_zip_refuses_names_it_cannot_carry_and_tar_keeps_them(name, make_env, conda_env, tmp_path):
+    raw = ZIP_UNFIT[name]
+    env = _odd_env(make_env, [raw])
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsupportedPathError) as info:
+        bundle(str(env), str(out / "e.zip"))
+    assert repr("share/odd/" + os.fsdecode(raw)) in str(info.value)
+    assert _names(out) == []
+    # tar carries the name exactly: conda unbundle and GNU tar both write it
+    tar = bundle(str(env), str(out / "e.tar")).output
+    unbundle(tar, str(tmp_path / "env"))
+    untarred = tmp_path / "untarred"
+    untarred.mkdir()
+    subprocess.run(["tar", "-xf", tar, "-C", untarred], check=True)
+    for root in (tmp_path / "env", untarred):
+        assert os.listdir(os.fsencode(root / "share" / "odd")) == [raw]
+
+
+def test_every_naming_problem_is_reported_at_once(make_env, tmp_path):
+    env = _odd_env(make_env, [b"back\\slash", b"new\nline"])
+    (env / "share" / "odd" / "out").symlink_to("/etc/passwd")
+    for fmt, found in (("tar", ["back\\\\slash"]), ("zip", ["back\\\\slash", "new\\nline"])):
+        with pytest.raises(UnsupportedPathError) as info:
+            bundle(str(env), str(tmp_path / f"e.{fmt}"))
+        message = str(info.value)
+        assert all(name in message for name in found), message
+        assert "share/odd/out" in message and "point outside the environment" in message
+    assert not list(tmp_path.glob("e.*"))
+
+
+# pax numbers GNU tar refuses (exit 2) and the largest it takes, as the attack tried them
+PAX_NUMBERS = [
+    ("mtime", b"99999999999999999999.5"),
+    ("mtime", b"9223372036854775807.5"),
+    ("atime", b"-9223372036854775809"),
+    ("ctime", b"-9223372036854775808"),
+    ("uid", b"99999999999"),
+    ("uid", b"4294967295"),
+    ("gid", b"4294967296"),
+    ("size", b"9" * 5000),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), PAX_NUMBERS, ids=lambda v: str(v)[:24])
+def test_pax_numbers_are_read_as_gnu_tar_reads_them(key, value, small_bundle_data, tmp_path):
+    from .test_archive_fidelity import FOO, _before, _pax
+
+    crafted = small_bundle_data.copy()
+    _before(crafted, FOO, _pax((key, value)))
+    path = crafted.write(tmp_path / "b.tar", codec="tar")
+    (tmp_path / "out").mkdir()
+    gnu = subprocess.run(["tar", "-xf", path, "-C", tmp_path / "out"], capture_output=True)
+    if gnu.returncode == 0:
+        verify(str(path))
+    else:
+        assert gnu.returncode == 2 and b"out of range" in gnu.stderr, gnu.stderr
+        with pytest.raises(BundleFormatError, match=f"whose '{key}' is out of the range"):
+            verify(str(path))

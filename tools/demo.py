@@ -6,6 +6,7 @@ user's own configuration; the commands are the real ``conda bundle`` / ``conda u
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -21,14 +22,14 @@ from tests.support.isolation import conda_env_vars  # noqa: E402
 
 def step(cmd: list, env: dict[str, str]) -> None:
     """Show a command, then run it (failing the demo if it fails)."""
-    print(f"\n$ {' '.join(map(str, cmd))}", flush=True)
+    print(f"\n$ {shlex.join(map(str, cmd))}", flush=True)
     subprocess.run(cmd, check=True, env=env)
 
 
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="envbundle-demo-"))
     env = conda_env_vars(base)
-    print(f"Working in {base}")
+    print(f"Working in {shlex.quote(str(base))}")
     channel = build_channel(default_cache_root())
     source = base / "build-machine" / "envs" / "demo"
     print("Creating a real conda environment (python 3.12, a compiled library, scripts)...")
@@ -43,7 +44,7 @@ def main() -> None:
     step([*clean, target / "bin" / "python3.12", "-c", "import sys; print(sys.prefix)"], env)
     step([*clean, target / "bin" / "foopy"], env)
     step([*clean, target / "bin" / "bartool"], env)
-    print(f"\nThe environment runs at {target!s} with no activation. Demo done.")
+    print(f"\nThe environment runs at {shlex.quote(str(target))} with no activation. Demo done.")
 
 
 if __name__ == "__main__":

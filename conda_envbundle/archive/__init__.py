@@ -1,69 +1,57 @@
 """Bundle container formats behind one small writer/reader interface.
 
-Writers have ``add_dir``, ``add_symlink``, ``add_file`` and ``close``; readers iterate
-over :class:`~.tar.Member` objects and give the current member's bytes with
-``read_data()``. The format of an input is detected from its content, never its name.
+Every format keeps the contract of :mod:`.members` (a :class:`~.members.Writer` and a
+:class:`~.members.Reader`); each lives in its own module (:mod:`.tar` with the codecs
+of :mod:`.codecs`, :mod:`.zip`, :mod:`.directory`, :mod:`.sh`). The format of an input is
+detected from its content, never its name; the formats' names are in :mod:`..formats`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from ..exceptions import BundleFormatError, EnvBundleError
-from . import installer
+from . import sh
 from .codecs import CODECS, compressing, decompressing
 from .directory import DirReader, DirWriter
-from .prefetch import Prefetched
+from .members import Reader, Writer
+from .prefetch import Prefetched, Prefixed
 from .tar import BLOCK, TarReader, TarWriter
 from .zip import ZipReader, ZipWriter
 
-DEFAULT_FORMAT = "tar.zst"
-FORMATS = ("tar.zst", "tar.gz", "tar.bz2", "tar.xz", "zip", "tar", "dir", "sh")
-_SUFFIXES = {".tzst": "tar.zst", ".tgz": "tar.gz", ".tbz2": "tar.bz2", ".txz": "tar.xz"}
 ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_LEVELS, _ZIP_DEFAULT = range(0, 10), 6
 
 
-class Writer(Protocol):
-    """What every container writer offers."""
+def level_format(fmt: str, sh_payload: str = "gzip") -> str | None:
+    """The format whose compression levels ``fmt`` takes, None for a format without.
 
-    def add_dir(self, path: str, mode: int) -> None: ...
-    def add_symlink(self, path: str, target: str) -> None: ...
-    def add_file(
-        self, path: str, mode: int, size: int, chunks, mtime: int | None = None
-    ) -> int: ...
-    def close(self) -> None: ...
-
-
-def format_from_name(name: str) -> str | None:
-    """The format an output name asks for (``x.tar.gz`` -> ``tar.gz``), or None."""
-    for fmt in sorted(FORMATS, key=len, reverse=True):
-        if fmt != "dir" and name.endswith("." + fmt):
-            return fmt
-    return _SUFFIXES.get(os.path.splitext(name)[1])
+    An installer's levels are its payload's codec's (``--sh-payload zstd``: zstd's).
+    """
+    if fmt == "sh":
+        return sh.payload_format(sh_payload)
+    return fmt if fmt in CODECS or fmt == "zip" else None
 
 
 def default_level(fmt: str) -> int | None:
     """The compression level used when none is given (None: the format has no levels)."""
-    if fmt == "sh":
-        return CODECS["tar.gz"].default_level
     if fmt in CODECS:
         return CODECS[fmt].default_level
-    return 6 if fmt == "zip" else None
+    return _ZIP_DEFAULT if fmt == "zip" else None
 
 
 def check_level(fmt: str, level: int) -> None:
-    """Refuse a compression level the format cannot use."""
-    codec = CODECS.get("tar.gz" if fmt == "sh" else fmt)
-    levels = codec.levels if codec else range(0, 10) if fmt == "zip" else None
+    """Refuse a compression level the format cannot use (see :func:`level_format`)."""
+    codec = CODECS.get(fmt)
+    levels = codec.levels if codec else _ZIP_LEVELS if fmt == "zip" else None
     if levels is None:
-        raise EnvBundleError(f"The {fmt} format is not compressed; drop --compress-level.")
+        raise EnvBundleError(f"The {fmt} format is not compressed: it takes no level.")
     if level not in levels:
         raise EnvBundleError(
-            f"--compress-level {level} is out of range for {fmt} "
+            f"Compression level {level} is out of range for {fmt} "
             f"({levels.start} to {levels.stop - 1})."
         )
 
@@ -103,34 +91,8 @@ def open_writer(
     writer.close()
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream with some already-read bytes put back in front."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        super().__init__()
-        self.head = head
-        self.stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.stream.read(size)
-        if size < 0:
-            data, self.head = self.head + self.stream.read(), b""
-            return data
-        data, self.head = self.head[:size], self.head[size:]
-        return data
-
-
 @contextlib.contextmanager
-def open_reader(source: BinaryIO | str, first_member: str) -> Iterator:
+def open_reader(source: BinaryIO | str, first_member: str) -> Iterator[Reader]:
     """A reader over a bundle file, stream or directory, whatever its format.
 
     ``first_member`` names the member that a directory bundle yields first (the manifest).
@@ -152,16 +114,16 @@ def _open_file(path: str) -> BinaryIO:
         raise BundleFormatError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
-def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.ExitStack):
+def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.ExitStack) -> Reader:
     head = stream.read(BLOCK)
-    found = installer.skip_header(head, stream)
-    if found is not None:
-        return _installer_reader(*found, stream, stack)
+    installer = sh.open_payload(head, stream, stack)
+    if installer is not None:
+        return installer
     if head.startswith(ZIP_MAGIC):
         if not isinstance(source, str):
             raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")
         return ZipReader(source)
-    prefixed = _Prefixed(head, stream)
+    prefixed = Prefixed(head, stream)
     # the codecs read from any object with read(); their stubs want an IO[bytes]
     plain = decompressing(head, prefixed)  # type: ignore[arg-type]
     if plain is not None:
@@ -171,21 +133,3 @@ def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.Exit
     raise BundleFormatError(
         "This file is not a bundle (not tar, tar.zst, tar.gz, tar.bz2, tar.xz or zip)."
     )
-
-
-def _installer_reader(
-    seal: installer.Seal, payload: bytes, stream: BinaryIO, stack: contextlib.ExitStack
-) -> TarReader:
-    """The payload of a ``.sh`` installer: compressed as its header says (the shell decodes
-    it with that tool), and the whole file checked against the header's sha256 at its end."""
-    sealed = installer.SealedStream(seal, payload, stream)
-    head = payload + sealed.read(max(0, BLOCK - len(payload)))
-    if not head.startswith(CODECS[installer.CODECS[seal.codec]].magic):
-        raise BundleFormatError(
-            f"This installer's payload is not the {seal.codec} stream its header names: "
-            "it is damaged."
-        )
-    plain = decompressing(head, _Prefixed(head, sealed))  # type: ignore[arg-type]
-    assert plain is not None  # the magic was just checked
-    checked = installer.CheckedAtEnd(plain, sealed)
-    return TarReader(stack.enter_context(Prefetched(checked)))

@@ -1,7 +1,9 @@
 """Compression of the tar stream: zstd (default), gzip (ISA-L, threaded), bzip2, xz.
 
 Each codec turns a binary output stream into a compressing one, or a compressed input
-stream into a plain one; none writes a timestamp, so the bytes are reproducible.
+stream into a plain one; none writes a timestamp, so the bytes are reproducible. The
+libraries of zstd and ISA-L are imported where a bundle needs them
+(:func:`~conda_envbundle.exceptions.needs`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import zstandard
-from isal import igzip, igzip_threaded
-
-from ..exceptions import BundleFormatError, EnvBundleError
-from .tar import ByteSink, ByteSource
+from ..exceptions import BundleFormatError, EnvBundleError, needs
+from .members import ByteSink, ByteSource
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,8 @@ def compressing(out: BinaryIO, fmt: str, level: int, threads: int) -> Iterator[B
     """A writable stream that compresses into ``out`` (which is left open)."""
     stream: ByteSink
     if fmt == "tar.zst":
+        with needs("zstandard", f"--format {fmt}"):
+            import zstandard
         params = zstandard.ZstdCompressionParameters.from_level(
             level,
             threads=threads,
@@ -66,6 +67,8 @@ def compressing(out: BinaryIO, fmt: str, level: int, threads: int) -> Iterator[B
         with compressor.stream_writer(out, closefd=False, write_size=1 << 20) as stream:
             yield stream
     elif fmt == "tar.gz":
+        with needs("isal", f"--format {fmt}"):
+            from isal import igzip_threaded
         with igzip_threaded.open(
             _Unclosable(out), "wb", compresslevel=_isal_level(level), threads=max(threads, 1)
         ) as stream:
@@ -85,9 +88,13 @@ def compressing(out: BinaryIO, fmt: str, level: int, threads: int) -> Iterator[B
 def decompressing(head: bytes, stream: BinaryIO) -> ByteSource | None:
     """A readable plain stream over ``stream`` if ``head`` shows a known codec, else None."""
     if head.startswith(CODECS["tar.zst"].magic):
+        with needs("zstandard", "Reading a tar.zst bundle"):
+            import zstandard
         reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
         return Guarded(reader)
     if head.startswith(CODECS["tar.gz"].magic):
+        with needs("isal", "Reading a tar.gz bundle"):
+            from isal import igzip
         return Guarded(igzip.IGzipFile(fileobj=stream, mode="rb"))
     if head.startswith(CODECS["tar.bz2"].magic):
         return Guarded(bz2.BZ2File(stream, "rb"))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from ..exceptions import BundleFormatError
 from ..fstree import make_dirs
-from .tar import DIRECTORY, REGULAR, SYMLINK, Member, exactly
+from .members import DIRECTORY, REGULAR, SYMLINK, Member, exactly
 
 # Written by ``conda bundle`` into a finished directory bundle, beside its manifest, and
 # never part of the bundle's members: it tells a bundle from an environment (output.py).
@@ -108,6 +108,12 @@ class DirReader:
                 yield Member(path, REGULAR, st.st_mode & 0o7777, st.st_size, 0, "")
             else:
                 raise BundleFormatError(f"The bundle directory holds a special file: {path}.")
+
+    def expect(self, members: Iterable[Member]) -> None:
+        """Nothing to bound: the members are the files the directory holds."""
+
+    def finish(self) -> None:
+        """Nothing follows the last member of a directory."""
 
     def read_data(self, block_size: int = 1 << 20) -> Iterator[bytes]:
         full = self._current

@@ -1,4 +1,5 @@
-"""A readable stream whose source is read (and decompressed) in a thread, ahead.
+"""Readable streams over a bundle's bytes: read (and decompressed) in a thread, ahead, or
+with the bytes already read to tell its format put back in front.
 
 zstd and ISA-L release the GIL while they decompress, so the next blocks are being
 decoded while the extractor parses, hashes and writes the current ones.
@@ -6,10 +7,11 @@ decoded while the extractor parses, hashes and writes the current ones.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 from ..feed import Feed
-from .tar import ByteSource
+from .members import ByteSource
 
 BLOCK_SIZE = 1 << 20
 DEPTH = 2
@@ -45,3 +47,29 @@ class Prefetched:
 def _blocks(stream: ByteSource) -> Iterator[bytes]:
     while block := stream.read(BLOCK_SIZE):
         yield block
+
+
+class Prefixed(io.RawIOBase):
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, head: bytes, stream: ByteSource) -> None:
+        super().__init__()
+        self.head = head
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if size < 0:
+            data, self.head = self.head + self.stream.read(-1), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        return data

@@ -10,28 +10,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
 
 from ..exceptions import BundleFormatError
+from .members import DIRECTORY, REGULAR, SYMLINK, ByteSink, ByteSource, Member, exactly
 
 BLOCK = 512
-REGULAR, DIRECTORY, SYMLINK, HARDLINK = b"0", b"5", b"2", b"1"
+HARDLINK = b"1"
 PAX_LOCAL, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK = b"x", b"g", b"L", b"K"
 _MAX_OCTAL_SIZE = 8**11 - 1
 _MAX_META = 1 << 20
-
-
-class ByteSink(Protocol):
-    """What a tar stream is written to: a binary file, or a compressor in front of one."""
-
-    def write(self, data: bytes | bytearray, /) -> int: ...
-
-
-class ByteSource(Protocol):
-    """What a tar stream is read from: a binary file, or a decompressor over one."""
-
-    def read(self, size: int, /) -> bytes: ...
+# Slack for the end-of-archive blocks and the record padding some tar writers add.
+_END_SLACK = 64 * BLOCK
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -169,38 +158,6 @@ class TarWriter:
         self._flush()
 
 
-def exactly(path: str, size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """``chunks``, checked to add up to ``size`` bytes: :class:`SizeChangedError` if not."""
-    written = 0
-    for chunk in chunks:
-        written += len(chunk)
-        if written > size:
-            raise SizeChangedError(path)
-        yield chunk
-    if written != size:
-        raise SizeChangedError(path)
-
-
-class SizeChangedError(Exception):
-    """Raised by the writer when a file's length differs from its announced size."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
-@dataclass
-class Member:
-    """One member header as read from a tar stream."""
-
-    path: str
-    kind: bytes
-    mode: int
-    size: int
-    mtime: int
-    link: str
-
-
 # What the reader accepts is what GNU tar and bsdtar extract the same way: the POSIX tar
 # this writer produces. Everything else is refused rather than read one way while other
 # tools write another (docs/security.md: "What is verified is what tar and unzip extract").
@@ -235,6 +192,18 @@ _PAX_KEYS = {
     "gid": _DECIMAL,
     "uname": _ANY,
     "gname": _ANY,
+}
+# GNU tar refuses (exit 2) pax numbers outside the range of the C type they fill: off_t
+# for sizes, time_t for the whole seconds of times, uid_t and gid_t (32 bits everywhere).
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_ID = (0, (1 << 32) - 1)
+_PAX_RANGES = {
+    "size": (0, _INT64[1]),
+    "mtime": _INT64,
+    "atime": _INT64,
+    "ctime": _INT64,
+    "uid": _ID,
+    "gid": _ID,
 }
 
 
@@ -281,31 +250,79 @@ def _parse_pax(data: bytes) -> dict[str, bytes]:
             raise _refused(f"a pax header with the key {key!r}")
         if key in records or not value or not _PAX_KEYS[key].fullmatch(value):
             raise _refused(f"a pax header with a repeated, empty or malformed {key!r}")
+        if key in _PAX_RANGES and not _in_range(value, *_PAX_RANGES[key]):
+            raise _refused(f"a pax header whose {key!r} is out of the range tar takes")
         records[key] = value
         pos = end
     return records
 
 
+def _in_range(number: bytes, low: int, high: int) -> bool:
+    """The whole part of a pax number between ``low`` and ``high``; no more digits are
+    converted than a 64-bit value has (a long run of them is refused, not parsed)."""
+    whole = number.partition(b".")[0]
+    sign = -1 if whole.startswith(b"-") else 1
+    digits = whole.lstrip(b"-").lstrip(b"0") or b"0"
+    return len(digits) <= 20 and low <= sign * int(digits) <= high
+
+
 class TarReader:
-    """Iterate over the members of a tar stream, reading each member's data on demand."""
+    """Iterate over the members of a tar stream, reading each member's data on demand.
+
+    Every byte taken from the stream counts against a limit that :meth:`expect` sets
+    from the members still to come, so a stream holding more stops early.
+    """
 
     def __init__(self, stream: ByteSource) -> None:
         self.stream = stream
         self._remaining = 0
         self._pending_padding = 0
         self.position = 0
+        self._limit: int | None = None
+
+    def expect(self, members: Iterable[Member]) -> None:
+        """From here on, read no more than ``members`` take, with their headers and the end."""
+        self._limit = self.position + sum(map(_allowance, members)) + _END_SLACK
+
+    def _take(self, size: int) -> bytes:
+        """Up to ``size`` bytes of the stream (fewer only at its end), counted."""
+        data = self.stream.read(size)
+        self.position += len(data)
+        if self._limit is not None and self.position > self._limit:
+            raise BundleFormatError(
+                f"The bundle holds more data than its manifest declares (over {self._limit} "
+                "bytes): it is damaged or hostile. Nothing was installed."
+            )
+        return data
 
     def _read_exact(self, size: int) -> bytes:
         parts = []
         while size:
-            chunk = self.stream.read(size)
+            chunk = self._take(size)
             if not chunk:
                 raise BundleFormatError("The bundle is truncated: it ends in the middle of a file.")
             parts.append(chunk)
             size -= len(chunk)
-        data = b"".join(parts)
-        self.position += len(data)
-        return data
+        return b"".join(parts)
+
+    def finish(self) -> None:
+        """Read the stream to its end, past the first zero block where iteration stopped.
+
+        The second zero block of the end-of-archive marker must be there (a cut bundle
+        often ends in between), then only zeros may follow; reading to the end also lets
+        the codecs check their own trailers (and an installer its sha256).
+        """
+        seen = 0
+        while chunk := self._take(1 << 20):
+            seen += len(chunk)
+            if chunk.count(0) != len(chunk):
+                raise BundleFormatError(
+                    "The bundle holds data after its end: it is damaged or was tampered with."
+                )
+        if seen < BLOCK:
+            raise BundleFormatError(
+                "The bundle is truncated: its end-of-archive marker is cut short."
+            )
 
     def _skip_rest(self) -> None:
         for _ in self.read_data():
@@ -347,6 +364,19 @@ class TarReader:
         if size > _MAX_META:
             raise BundleFormatError("The bundle has an oversized extended header.")
         return self._read_exact(size + len(padding(size)))[:size]
+
+
+def _padded(size: int) -> int:
+    return size + len(padding(size))
+
+
+def _allowance(member: Member) -> int:
+    """The most stream bytes one member may take: data, a ustar and a pax header, padding."""
+    names = len(member.path.encode("utf-8", "surrogateescape"))
+    names += len(member.link.encode("utf-8", "surrogateescape"))
+    return (
+        _padded(member.size if member.kind == REGULAR else 0) + 3 * BLOCK + _padded(2 * names + 64)
+    )
 
 
 def _parse_header(block: bytes, pax: dict[str, bytes]) -> Member:

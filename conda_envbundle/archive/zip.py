@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import stat
 import struct
 import time
@@ -13,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from ..exceptions import BundleFormatError
-from .tar import DIRECTORY, REGULAR, SYMLINK, Member, exactly
+from ..manifest import zip_name_problem
+from .members import DIRECTORY, REGULAR, SYMLINK, Member, exactly
 
 _EXTENDED_TIMESTAMP = 0x5455
 # zipfile's ways of saying a member cannot be read: damage (BadZipFile, zlib.error, EOF),
@@ -36,6 +36,13 @@ def _info(path: str, mtime: int, mode: int) -> zipfile.ZipInfo:
     info.create_system = 3  # Unix, so unzip restores modes and symlinks
     info.external_attr = mode << 16
     return info
+
+
+def _set_level(info: zipfile.ZipInfo, level: int | None) -> None:
+    if hasattr(info, "compress_level"):  # Python >= 3.13
+        info.compress_level = level
+    else:
+        info._compresslevel = level  # type: ignore[attr-defined]
 
 
 class ZipWriter:
@@ -63,6 +70,8 @@ class ZipWriter:
             # Info-ZIP extended timestamp (a .pyc checks its source's mtime to the second).
             info.extra = struct.pack("<HHBl", _EXTENDED_TIMESTAMP, 5, 1, mtime)
         info.compress_type = zipfile.ZIP_DEFLATED
+        # ZipFile.open applies the archive's level only to a ZipInfo it makes itself
+        _set_level(info, self.zip.compresslevel)
         with self.zip.open(info, "w", force_zip64=size > 0x7FFFFFFF) as fh:
             for chunk in exactly(path, size, chunks):
                 fh.write(chunk)
@@ -87,7 +96,6 @@ _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _UNIX = 3
 _UTF8, _ENCRYPTED, _DESCRIPTOR = 0x800, 0x1, 0x8
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")  # unzip drops control characters
 
 
 def _refused(name: str, what: str) -> BundleFormatError:
@@ -113,8 +121,9 @@ def _check_extras(name: str, extra: bytes) -> None:
 def _check_central(info: zipfile.ZipInfo, names: set[str]) -> None:
     """What the central directory says of one member, before anything is read."""
     name = info.orig_filename
-    if _UNSAFE_NAME.search(name):
-        raise _refused(name, "has a control character or a backslash in its name")
+    problem = zip_name_problem(name)
+    if problem:
+        raise _refused(name, f"has a name that {problem.removeprefix('it ')}")
     if not name.isascii() and not info.flag_bits & _UTF8:
         raise _refused(name, "has a non-ASCII name not marked as UTF-8")
     if name in names:
@@ -197,6 +206,12 @@ class ZipReader:
         else:
             kind = b"?"
         return Member(info.filename.rstrip("/"), kind, stat.S_IMODE(mode), info.file_size, 0, link)
+
+    def expect(self, members: Iterable[Member]) -> None:
+        """Nothing to bound: the central directory, checked whole, lists every member."""
+
+    def finish(self) -> None:
+        """Nothing to check: zipfile read the end of the archive first."""
 
     def read_data(self, block_size: int = 1 << 20) -> Iterator[bytes]:
         """Yield the current member's bytes; zipfile checks their CRC and size."""

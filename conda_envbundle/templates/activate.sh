@@ -1,7 +1,8 @@
 # Activate this environment without conda. Source it: . /path/to/env/bin/activate
 # Works in bash, zsh and, on Linux, dash. Undo with: . /path/to/env/bin/deactivate
 # The environment is found where this script is, at each activation: it works before
-# conda-unpack has run and wherever the environment has been moved.
+# conda-unpack has run and wherever the environment has been moved. (CDPATH='': cd would
+# print, or even pick another directory.)
 _envbundle_source=
 if [ -n "${BASH_VERSION:-}" ]; then
     eval '_envbundle_source=${BASH_SOURCE[0]}'
@@ -17,7 +18,7 @@ if [ -z "$_envbundle_source" ] && [ -d "/proc/$$/fd" ]; then
     unset _envbundle_fd _envbundle_link
 fi
 if [ -z "$_envbundle_source" ] ||
-    ! _envbundle_prefix=$(cd "$(dirname "$_envbundle_source")/.." && pwd); then
+    ! _envbundle_prefix=$(CDPATH='' cd -- "$(dirname -- "$_envbundle_source")/.." && pwd); then
     echo "activate: cannot tell where this environment is; source bin/activate from" >&2
     echo "bash, zsh or dash, or put its bin directory on PATH yourself." >&2
     unset _envbundle_source

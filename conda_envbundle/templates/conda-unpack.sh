@@ -1,7 +1,7 @@
 #!/bin/sh
 # conda-unpack: make this environment work where it now is (after tar -x, or a move).
 # Runs the environment's own python by path: no conda and no python on PATH needed.
-here=$(cd "$(dirname "$0")" && pwd) || exit 1
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 1  # CDPATH: cd would print
 prefix=$(dirname "$here")
 # Until this step has run, python may find libpython only through the absolute path its
 # binary was built with; and it must not write bytecode (-B) while its sources' pycs

@@ -18,7 +18,10 @@ name=@NAME@
 subdir=@SUBDIR@
 glibc_min=@GLIBC@
 limit=@LIMIT@
-size=@SIZE@
+space=@SPACE@
+space_at=@SPACE_AT@
+space_per_byte=@SPACE_PER_BYTE@
+entries=@ENTRIES@
 has_python=@HAS_PYTHON@
 codec=@CODEC@
 dest=@DEST@
@@ -48,6 +51,20 @@ _USAGE
 die() {
     printf 'install: %s\n' "$*" >&2
     exit 1
+}
+
+quoted() {
+    # $1 as one single-quoted sh word, so that a command we suggest is safe to paste
+    # (the _ keeps the trailing newlines that $(...) would drop)
+    q=$(printf '%s_' "$1" | sed "s/'/'\\\\''/g")
+    printf "'%s'" "${q%_}"
+}
+
+remove_tree() {
+    # rm -rf cannot empty a read-only directory (environments may ship one): give the
+    # owner write access first. chmod -R does not follow the symlinks it meets.
+    chmod -R u+rwX "$1" 2>/dev/null
+    rm -rf "$1"
 }
 
 version_at_least() {
@@ -86,13 +103,17 @@ check_glibc() {
 }
 
 check_target() {
+    check_name
     if [ -n "$limit" ]; then
         length=$(printf '%s' "$prefix" | wc -c | tr -d ' ')
         [ "$length" -le "$limit" ] ||
             die "$prefix is $length bytes long; this environment's binaries take at most $limit. Choose a shorter path."
     fi
     if [ -e "$prefix" ] || [ -L "$prefix" ]; then
-        if [ -d "$prefix" ] && [ -z "$(ls -A "$prefix")" ]; then
+        ! is_mount_point "$prefix" ||
+            die "$prefix is a mount point, and this installer puts an environment in place by renaming a directory over its target, which a mount point cannot take. Install into a directory inside it, such as $prefix/NAME."
+        # not through a symlink: mv would put the environment inside what it points to
+        if [ -d "$prefix" ] && [ ! -L "$prefix" ] && [ -z "$(ls -A "$prefix")" ]; then
             return 0
         fi
         [ -n "$force" ] || die "$prefix already exists. Choose another path, or pass -f to replace the environment there."
@@ -101,12 +122,59 @@ check_target() {
     fi
 }
 
+check_name() {
+    # The hidden directories beside the target are named after it, 29 bytes longer
+    # (.NAME.envbundle-replaced-XXXXXXXX), like conda unbundle's.
+    existing=$parent
+    while [ ! -d "$existing" ]; do
+        existing=${existing%/*}
+        [ -n "$existing" ] || existing=/
+    done
+    name_max=$(getconf NAME_MAX "$existing" 2>/dev/null) || name_max=
+    case $name_max in '' | *[!0-9]*) name_max=255 ;; esac
+    length=$(printf '%s' "$base" | wc -c | tr -d ' ')
+    [ $((length + 29)) -le "$name_max" ] ||
+        die "the name $base is $length bytes long, too long for the hidden directories beside it that are named after it (.NAME.envbundle-replaced-XXXXXXXX, 29 bytes more): this file system takes names of at most $name_max bytes. Choose a name of at most $((name_max - 29)) bytes."
+}
+
+is_mount_point() {
+    # df names the mount point of the file system a directory is on: a mount point when
+    # that is the directory itself (bind mounts of the same file system included)
+    [ -d "$1" ] && [ ! -L "$1" ] || return 1
+    real=$(cd "$1" 2>/dev/null && pwd -P) || return 1
+    [ "$real" != / ] || return 0
+    case $(df -P "$real" 2>/dev/null) in *" $real") return 0 ;; esac
+    return 1
+}
+
 check_space() {
+    # conda unbundle's estimate, made when the bundle was: for a target of up to
+    # $space_at bytes, and what each further byte can add (see docs/security.md)
+    length=$(printf '%s' "$prefix" | wc -c | tr -d ' ')
+    need=$space
+    [ "$length" -le "$space_at" ] || need=$((need + (length - space_at) * space_per_byte))
+    need_kb=$(((need + 1023) / 1024))
     free_kb=$(df -Pk "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
-    [ -n "$free_kb" ] || return 0
-    need_kb=$((size / 1024 + 1))
-    [ "$free_kb" -ge "$need_kb" ] ||
-        die "$parent has $free_kb kB free; this environment needs $need_kb kB."
+    case $free_kb in '' | *[!0-9]*) ;; *)
+        [ "$free_kb" -ge "$need_kb" ] ||
+            die "this environment needs $need_kb kB of free space at $parent; only $free_kb kB are free. Free some space or choose another path." ;;
+    esac
+    # not every df counts inodes (-i); file systems without a limit report none free
+    free_files=$(df -Pi "$parent" 2>/dev/null | awk 'NR == 2 && $2 > 0 { print $4 }')
+    case $free_files in '' | *[!0-9]*) ;; *)
+        [ "$free_files" -ge "$entries" ] ||
+            die "this environment needs $entries files at $parent; the file system has room for only $free_files more. Free some inodes or choose another path." ;;
+    esac
+}
+
+extract() {
+    # What tar and the decompressor say, kept bounded: a full disk makes tar complain
+    # once per file. The last line says whether the pipeline failed.
+    { { "$codec" -dc | tar -xf - -C "$staging"; } 2>&1 >/dev/null || echo '!failed'; } |
+        awk '/[Nn]o space left on device/ { full = 1 } /[Dd]isk quota exceeded/ { quota = 1 }
+            /^!failed$/ { failed = 1; next } n < 3 { first[++n] = $0 }
+            END { if (!failed) exit; if (full) print "full"; else if (quota) print "quota"
+                  else { print "damaged"; for (i = 1; i <= n; i++) print first[i] } }'
 }
 
 check_tools() {
@@ -127,9 +195,9 @@ fresh_dir() {
     # tool removes what a dead run of the other left.
     i=0
     while [ "$i" -lt 100 ]; do
-        candidate="$parent/.$(basename "$prefix").envbundle-$1-$(printf '%08d' $((($$ * 100 + i) % 100000000)))"
+        candidate="$parent/.$base.envbundle-$1-$(printf '%08d' $((($$ * 100 + i) % 100000000)))"
         if mkdir "$candidate" 2>/dev/null; then
-            echo "$candidate"
+            printf '%s\n' "$candidate"
             return 0
         fi
         i=$((i + 1))
@@ -146,7 +214,7 @@ lock_target() {
         echo "install: no flock or perl here: $prefix is not locked against other runs, and leftovers of killed runs are kept." >&2
         return 0
     fi
-    lock="$parent/.$(basename "$prefix").envbundle-lock"
+    lock="$parent/.$base.envbundle-lock"
     busy="another install or conda unbundle is writing $prefix right now (lock file $lock). Wait for it to finish, then try again."
     i=0
     while [ "$i" -lt 10 ]; do
@@ -175,21 +243,21 @@ clean_leftovers() {
     # environment moved aside goes back when the target is missing; the rest is removed.
     [ -n "$locked" ] || return 0
     ch='[a-z0-9_]'
-    for aside in "$parent/.$(basename "$prefix").envbundle-replaced-"$ch$ch$ch$ch$ch$ch$ch$ch; do
+    for aside in "$parent/.$base.envbundle-replaced-"$ch$ch$ch$ch$ch$ch$ch$ch; do
         [ -d "$aside" ] && [ ! -L "$aside" ] || continue
         if [ -d "$aside/env" ] && [ ! -e "$prefix" ] && [ ! -L "$prefix" ]; then
             mv "$aside/env" "$prefix" || die "cannot put the old environment in $aside/env back at $prefix; move it back yourself."
         fi
-        rm -rf "$aside"
+        remove_tree "$aside"
     done
-    for dead in "$parent/.$(basename "$prefix").envbundle-staging-"$ch$ch$ch$ch$ch$ch$ch$ch; do
-        [ -d "$dead" ] && [ ! -L "$dead" ] && rm -rf "$dead"
+    for dead in "$parent/.$base.envbundle-staging-"$ch$ch$ch$ch$ch$ch$ch$ch; do
+        [ -d "$dead" ] && [ ! -L "$dead" ] && remove_tree "$dead"
     done
     return 0
 }
 
 on_exit() {
-    [ -z "$staging" ] || rm -rf "$staging"
+    [ -z "$staging" ] || remove_tree "$staging"
     [ -z "$locked" ] || rm -f "$lock"
 }
 
@@ -251,7 +319,10 @@ esac
 [ -n "$prefix" ] || { usage >&2; die "say where to install it: -p PREFIX"; }
 case $prefix in /*) ;; *) prefix=$(pwd)/$prefix ;; esac
 while [ "${prefix%/}" != "$prefix" ] && [ "$prefix" != / ]; do prefix=${prefix%/}; done
-parent=$(dirname "$prefix")
+# not $(dirname): it would drop a newline that ends a directory's name
+parent=${prefix%/*}
+[ -n "$parent" ] || parent=/
+base=${prefix##*/}
 check_platform
 check_glibc
 check_target
@@ -267,9 +338,19 @@ check_target # again: a leftover may have been put back, or another run finished
 check_space
 staging=$(fresh_dir staging) ||
     die "cannot create a temporary directory in $parent."
-"$codec" -dc | tar -xf - -C "$staging" || die "the payload is damaged or truncated."
+problem=$(extract)
+case $problem in
+    '') ;;
+    full) die "no space left at $parent (no free blocks or no free inodes): this environment needs $need_kb kB and $entries files there. Free some space or choose another path." ;;
+    quota) die "your disk quota at $parent is exhausted: this environment needs $need_kb kB and $entries files there. Free some space or choose another path." ;;
+    *)
+        [ "$problem" = damaged ] || printf '%s\n' "${problem#damaged$nl}" >&2
+        die "the payload is damaged or truncated."
+        ;;
+esac
 if [ "$has_python" = yes ]; then
-    "$staging/bin/conda-unpack" --verify --quiet --prefix "$prefix" || die "unpacking failed."
+    "$staging/bin/conda-unpack" --verify --quiet --prefix "$prefix" ||
+        die "bin/conda-unpack could not finish (its message is above); nothing was installed at $prefix."
 fi
 if [ -e "$prefix" ] && [ -n "$(ls -A "$prefix")" ]; then
     # One atomic exchange where mv can (GNU coreutils 9.5+); the old environment then is
@@ -282,11 +363,13 @@ if [ -e "$prefix" ] && [ -n "$(ls -A "$prefix")" ]; then
         staging=$old
     fi
 else
-    [ -d "$prefix" ] && rmdir "$prefix"
+    if [ -d "$prefix" ]; then
+        rmdir "$prefix" || die "cannot replace the empty directory $prefix."
+    fi
     mv "$staging" "$prefix" || die "cannot move the new environment into place."
     staging=
 fi
 printf 'install: %s is ready at %s\n' "$name" "$prefix"
-printf 'install: activate it with: . "%s/bin/activate"\n' "$prefix"
+printf 'install: activate it with: . %s\n' "$(quoted "$prefix/bin/activate")"
 exit 0
 __ENVBUNDLE_PAYLOAD__

@@ -11,6 +11,7 @@ nothing through a symlink, is ever read for rewriting or written.
 """
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -24,6 +25,11 @@ import sys
 import tempfile
 
 MANIFEST = os.path.join("conda-meta", "envbundle", "manifest.json")
+# Written before the first file is rewritten and removed after the last: a run that was
+# killed (or failed) leaves it, naming where it was moving the environment, so the next
+# run knows that some files hold that path instead of the recorded one.
+JOURNAL = os.path.join("conda-meta", "envbundle", "unpack-journal.json")
+TEMP_PREFIX = ".conda-unpack-"
 CHECKSUM_KEY = "manifest_sha256"
 MAX_SHEBANG = 127
 TRAMPOLINE = re.compile(
@@ -94,17 +100,32 @@ def replace_binary(data, old, new):
 
 def write_atomically(path, data):
     """Replace ``path`` by a new file (a running binary cannot be rewritten in place)."""
-    mode = os.stat(path).st_mode & 0o7777
-    fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".conda-unpack-")
+    mode = os.stat(path).st_mode & 0o7777 if os.path.lexists(path) else 0o644
+    with writable(os.path.dirname(path)) as directory:
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(temp, mode)
+            os.replace(temp, path)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+
+
+@contextlib.contextmanager
+def writable(directory):
+    """``directory``, made writable for the owner while in use if it was read-only (a
+    package's read-only directory: replacing a file in it needs write permission)."""
+    mode = os.stat(directory).st_mode & 0o7777
+    if not os.access(directory, os.W_OK):
+        os.chmod(directory, mode | 0o700)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+        yield directory
+    finally:
+        if os.stat(directory).st_mode & 0o7777 != mode:
+            os.chmod(directory, mode)
 
 
 def inside(root, path):
@@ -131,22 +152,29 @@ def regular_file(root, path):
     return full
 
 
-def plan(manifest, prefix):
-    """The entries whose recorded prefix is not where the environment now is."""
-    todo = [
-        f for f in manifest["files"] if f.get("prefix") and f["prefix"]["placeholder"] != prefix
-    ]
+def plan(manifest, prefix, previous):
+    """The entries to rewrite: those whose recorded prefix is not where the environment now
+    is, and all of them after an interrupted run (``previous``: where it was going)."""
+    ruled = [f for f in manifest["files"] if f.get("prefix")]
+    todo = [f for f in ruled if {f["prefix"]["placeholder"], previous} - {prefix, None}]
     for entry in todo:
         if entry.get("kind") != "file":
             raise UnpackError(f"{entry.get('path')!r} has a prefix rule but is not a file.")
-    limit = min(
-        (len(f["prefix"]["placeholder"].encode()) for f in todo if f["prefix"]["mode"] == "binary"),
-        default=None,
-    )
+    binaries = [f["prefix"]["placeholder"] for f in todo if f["prefix"]["mode"] == "binary"]
+    if binaries and previous:
+        binaries.append(previous)
+    limit = min((len(p.encode()) for p in binaries), default=None)
     if limit is not None and len(prefix.encode()) > limit:
         raise UnpackError(
             f"This environment is at a path of {len(prefix.encode())} bytes, but its binaries "
             f"can take at most {limit}. Move it to a shorter path and run conda-unpack again."
+        )
+    unsafe = any(c in "'\"\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in prefix)
+    if unsafe and any(f["path"].endswith(".py") for f in todo):
+        raise UnpackError(
+            f"{prefix!r} would break python sources that hold the environment's path (a "
+            "quote, backslash or control character). Move it to another path and run "
+            "conda-unpack again."
         )
     return todo
 
@@ -164,25 +192,51 @@ def verify(root, manifest):
         )
 
 
-def relocate(root, manifest, prefix):
+def relocate(root, manifest, prefix, previous):
     """Rewrite every listed prefix; returns the new sha256 of each rewritten file."""
     hashes = {}
     # Every path is checked before the first file is rewritten.
-    checked = [(entry, regular_file(root, entry["path"])) for entry in plan(manifest, prefix)]
+    checked = [(e, regular_file(root, e["path"])) for e in plan(manifest, prefix, previous)]
+    if previous is not None:
+        remove_temporaries(root, [path for _, path in checked])
+    if checked:
+        write_atomically(inside(root, JOURNAL), json.dumps({"to": prefix}).encode())
     for entry, path in checked:
         rule = entry["prefix"]
         with open(path, "rb") as fh:
             data = fh.read()
-        if rule["mode"] == "binary":
-            new = replace_binary(data, rule["placeholder"], prefix)
-        else:
-            new = replace_text(data, rule["placeholder"], prefix)
+        new = data
+        # The longer first: one path may begin with the other.
+        for old in sorted({rule["placeholder"], previous} - {None, prefix}, key=len, reverse=True):
+            replace = replace_binary if rule["mode"] == "binary" else replace_text
+            new = replace(new, old, prefix)
         if new != data:
             write_atomically(path, new)
             if rule["mode"] == "binary":
                 resign([path])
         hashes[entry["path"]] = hashlib.sha256(new).hexdigest()
     return hashes
+
+
+def read_journal(root):
+    """Where an interrupted run was moving the environment to, or None."""
+    try:
+        with open(inside(root, JOURNAL)) as fh:
+            journal = json.load(fh)
+    except FileNotFoundError:
+        return None
+    if not isinstance(journal, dict) or not isinstance(journal.get("to"), str):
+        raise UnpackError(f"{JOURNAL} is damaged: extract the bundle again.")
+    return journal["to"]
+
+
+def remove_temporaries(root, paths):
+    """Temporary files an interrupted run left beside the files it was rewriting."""
+    metadata = [os.path.dirname(inside(root, JOURNAL)), inside(root, "conda-meta")]
+    for directory in {os.path.dirname(path) for path in paths} | set(metadata):
+        for name in os.listdir(directory):
+            if name.startswith(TEMP_PREFIX):
+                os.unlink(os.path.join(directory, name))
 
 
 def installed_path(path, noarch_python, site_packages):
@@ -199,7 +253,7 @@ def update_records(root, hashes, site_packages):
     for name in sorted(os.listdir(meta)):
         if not name.endswith(".json"):
             continue
-        path = os.path.join(meta, name)
+        path = regular_file(root, "conda-meta/" + name)
         with open(path) as fh:
             record = json.load(fh)
         noarch = record.get("noarch") == "python"
@@ -228,46 +282,73 @@ def record_new_place(root, manifest, prefix, hashes):
     write_atomically(os.path.join(root, MANIFEST), sealed.encode())
 
 
+def resolve(path, links):
+    """``path`` with the manifest's symlinks (path -> target) followed."""
+    for _ in range(40):
+        if path not in links:
+            break
+        path = os.path.normpath(os.path.join(os.path.dirname(path), links[path]))
+    return path
+
+
 def pyc_pairs(manifest):
-    """(source, pyc) for every shipped ``__pycache__`` pyc whose ``.py`` is shipped too."""
+    """(source, pyc) for every shipped ``__pycache__`` pyc whose ``.py`` is shipped too (a
+    source can be a symlink: python checks the file it points to)."""
     files = {f["path"] for f in manifest["files"] if f["kind"] == "file"}
+    sources = files | {f["path"] for f in manifest["files"] if f["kind"] == "symlink"}
     found = []
     for path in sorted(files):
         directory, _, name = path.rpartition("/")
         if name.endswith(".pyc") and directory.rpartition("/")[2] == "__pycache__":
             source = directory[: -len("__pycache__")] + name.split(".", 1)[0] + ".py"
-            if source in files:
+            if source in sources:
                 found.append((source, path))
     return found
+
+
+def links_of(manifest):
+    return {f["path"]: f["target"] for f in manifest["files"] if f["kind"] == "symlink"}
 
 
 def recompile(root, manifest, hashes, shown_root):
     """Compile again the pycs of the ``.py`` files just rewritten (their pycs are stale);
     only those of this python's own cache tag and optimization level."""
+    links = links_of(manifest)
     for source, pyc in pyc_pairs(manifest):
-        if source not in hashes:
+        if resolve(source, links) not in hashes:
             continue
-        src, cfile = regular_file(root, source), regular_file(root, pyc)
+        regular_file(root, resolve(source, links))
+        src, cfile = inside(root, source), regular_file(root, pyc)
         for opt in ("", 1, 2):
             if importlib.util.cache_from_source(src, optimization=opt) == cfile:
                 options = {"optimize": opt or 0, "doraise": True}
                 if hasattr(py_compile, "PycInvalidationMode"):
                     options["invalidation_mode"] = py_compile.PycInvalidationMode.TIMESTAMP
-                py_compile.compile(src, cfile, os.path.join(shown_root, source), **options)
+                with writable(os.path.dirname(cfile)):
+                    py_compile.compile(src, cfile, os.path.join(shown_root, source), **options)
                 hashes[pyc] = sha256_of(cfile)
 
 
 def match_sources_to_pyc(root, manifest):
     """Give each .py the mtime its shipped timestamp-based .pyc expects (a copy that lost
     the bundle's timestamps would make every .pyc look stale)."""
+    links = links_of(manifest)
     for source, pyc in pyc_pairs(manifest):
-        source, pyc = regular_file(root, source), regular_file(root, pyc)
+        source, pyc = regular_file(root, resolve(source, links)), regular_file(root, pyc)
         with open(pyc, "rb") as fh:
             header = fh.read(16)
         if len(header) == 16:
             flags, mtime, size = struct.unpack("<III", header[4:16])
             if flags == 0 and os.path.getsize(source) & 0xFFFFFFFF == size:
                 os.utime(source, (mtime, mtime))
+
+
+def check_sealed(manifest):
+    """The kept manifest must match its own checksum."""
+    body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    if manifest.get(CHECKSUM_KEY) != hashlib.sha256(canonical).hexdigest():
+        raise UnpackError(f"{MANIFEST} does not match its checksum: the copy is damaged.")
 
 
 def resign(paths):
@@ -295,17 +376,21 @@ def main(argv=None):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     prefix = os.path.abspath(args.prefix) if args.prefix else root
     try:
-        with open(os.path.join(root, MANIFEST)) as fh:
+        with open(inside(root, MANIFEST)) as fh:
             manifest = json.load(fh)
+        check_sealed(manifest)
         if args.verify:
             verify(root, manifest)
-        hashes = relocate(root, manifest, prefix)
+        previous = read_journal(root)
+        hashes = relocate(root, manifest, prefix, previous)
         relocated = len(hashes)
         recompile(root, manifest, hashes, prefix)
         match_sources_to_pyc(root, manifest)
         if hashes:
             update_records(root, hashes, manifest.get("source", {}).get("site_packages"))
             record_new_place(root, manifest, prefix, hashes)
+        if hashes or previous is not None:
+            os.unlink(inside(root, JOURNAL))
     except (UnpackError, OSError, ValueError, py_compile.PyCompileError) as exc:
         sys.stderr.write(f"conda-unpack: {exc}\n")
         return 1

@@ -23,6 +23,8 @@ TOOLS = [
     "mkdir",
     "mv",
     "rm",
+    "rmdir",
+    "df",
     "ls",
     "head",
     "tail",

@@ -22,14 +22,8 @@ from typing import Any
 import zstandard
 
 from conda_envbundle.archive import open_reader
-from conda_envbundle.archive.tar import (
-    DIRECTORY,
-    END_OF_ARCHIVE,
-    REGULAR,
-    SYMLINK,
-    member_header,
-    padding,
-)
+from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK
+from conda_envbundle.archive.tar import END_OF_ARCHIVE, member_header, padding
 from conda_envbundle.manifest import CHECKSUM_KEY, MANIFEST_PATH, dump
 
 KIND_NAMES = {REGULAR: "file", DIRECTORY: "dir", SYMLINK: "symlink"}

@@ -1,4 +1,8 @@
-"""Self-extracting ``.sh`` installers: a POSIX sh header followed by the raw payload.
+"""The ``sh`` format: self-extracting installers, a POSIX sh header followed by the raw payload.
+
+Everything the format needs lives here: which codecs a payload may use (and so which
+compression levels apply), the header made from the manifest with its template
+``templates/installer.sh``, the sha256 sealed into it, and the reader of its payload.
 
 The payload is an ordinary compressed tar bundle (gzip by default, zstd when asked), not
 base64: the file is only as large as the bundle plus a few kilobytes of shell, can be
@@ -12,27 +16,44 @@ as zeros: ``sh FILE --verify`` and ``conda unbundle`` check the header and the p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from ..exceptions import BundleFormatError, ChecksumMismatchError
-from .tar import ByteSource
+from ..exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
+from ..formats import SH_PAYLOADS
+from .codecs import CODECS, decompressing
+from .members import ByteSource, Reader
+from .prefetch import Prefetched, Prefixed
+from .tar import BLOCK, TarReader
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
 
 PAYLOAD_MARKER = b"\n__ENVBUNDLE_PAYLOAD__\n"
 STAGE2_MARKER = b"__ENVBUNDLE_STAGE2__"
 SHA256_PLACEHOLDER = "0" * 64
-CODECS = {"gzip": "tar.gz", "zstd": "tar.zst"}
 # Longer than any shell reads ahead of the command it runs (dash: 8 KiB per read).
 _FILLER = ("#" * 99 + "\n") * 100
 _MAX_HEADER = 1 << 20
 _TEMPLATE_KEY = re.compile(r"@[A-Z0-9_]+@")
 _SHA256_LINE = re.compile(rb"\nsha256='([0-9a-f]{64})'\n")
 _SHA256_AT_LINE = re.compile(rb"\nsha256_at=([0-9]{1,7})\n")
-_CODEC_LINE = re.compile(rb"\ncodec='(gzip|zstd)'\n")
+_CODEC_LINE = re.compile(rb"\ncodec='(" + "|".join(SH_PAYLOADS).encode() + rb")'\n")
+_PYTHONS = frozenset(("bin/python3", "bin/python"))
+_HASH_BLOCK = 1 << 20
+
+
+def payload_format(payload: str) -> str:
+    """The compressed tar format of a payload named ``payload`` (``gzip`` -> ``tar.gz``):
+    its codec's levels and default are the installer's."""
+    if payload not in SH_PAYLOADS:
+        raise EnvBundleError(f"--sh-payload must be {' or '.join(SH_PAYLOADS)}, not {payload!r}.")
+    return SH_PAYLOADS[payload]
 
 
 def shell_word(value: str) -> str:
@@ -51,14 +72,18 @@ def header(
     subdir: str,
     glibc: str,
     limit: int | None,
-    size: int,
+    space: tuple[int, int, int, int],
     has_python: bool,
     codec: str,
     dest: str,
     listing: str,
 ) -> bytes:
-    """The installer's shell part, ending with the payload marker line."""
-    if codec not in CODECS:
+    """The installer's shell part, ending with the payload marker line.
+
+    ``space`` is :func:`~conda_envbundle.checks.installer_space`: what the shell checks
+    for before it writes.
+    """
+    if codec not in SH_PAYLOADS:
         raise ValueError(f"unknown installer codec {codec!r}")
     template = resources.files("conda_envbundle").joinpath("templates").joinpath("installer.sh")
     text = template.read_text("utf-8")
@@ -69,7 +94,10 @@ def header(
         "@SUBDIR@": shell_word(subdir),
         "@GLIBC@": shell_word(glibc),
         "@LIMIT@": shell_word("" if limit is None else str(int(limit))),
-        "@SIZE@": shell_word(str(int(size))),
+        "@SPACE@": shell_word(str(int(space[0]))),
+        "@SPACE_AT@": shell_word(str(int(space[1]))),
+        "@SPACE_PER_BYTE@": shell_word(str(int(space[2]))),
+        "@ENTRIES@": shell_word(str(int(space[3]))),
         "@HAS_PYTHON@": shell_word("yes" if has_python else "no"),
         "@CODEC@": shell_word(codec),
         "@DEST@": shell_word(dest),
@@ -86,16 +114,42 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
     return _TEMPLATE_KEY.sub(lambda match: values[match.group()], text)
 
 
-def patch_sha256(out: BinaryIO, header_start: int, head: bytes, digest: str) -> None:
-    """Write the sha256 into the header, now that the payload is written.
+def header_for(manifest: Manifest, *, payload: str, dest: str) -> bytes:
+    """The header of an installer of the bundle that ``manifest`` describes."""
+    from ..checks import installer_space  # it imports this package (through .items)
+
+    names = {f.path for f in manifest.files}
+    listing = "\n".join(
+        f"{p['name']} {p['version']} {p['build']} {p['channel']}" for p in manifest.packages
+    )
+    return header(
+        name=manifest.source_name,
+        subdir=manifest.subdir,
+        glibc=manifest.requirements.get("glibc", ""),
+        limit=manifest.prefix_limit,
+        space=installer_space(manifest),
+        has_python=bool(_PYTHONS & names),
+        codec=payload,
+        dest=dest,
+        listing=f"{manifest.source_name}: {len(manifest.packages)} packages, "
+        f"{len(manifest.files)} entries, {manifest.total_size} bytes\n{listing}",
+    )
+
+
+def seal_file(out: BinaryIO, head: bytes, digest: str) -> str:
+    """Write the sha256 into the header at the start of ``out``, now that the payload is
+    written; returns the sha256 of the whole file as it now is.
 
     ``digest`` is of the whole file as written, header included, with the field zeros.
     """
-    position = header_start + head.index(SHA256_PLACEHOLDER.encode())
-    end = out.tell()
-    out.seek(position)
+    out.seek(head.index(SHA256_PLACEHOLDER.encode()))
     out.write(digest.encode())
-    out.seek(end)
+    out.flush()
+    out.seek(0)
+    whole = hashlib.sha256()
+    for block in iter(lambda: out.read(_HASH_BLOCK), b""):
+        whole.update(block)
+    return whole.hexdigest()
 
 
 @dataclass
@@ -187,3 +241,26 @@ class CheckedAtEnd:
             self._checked = True
             self.sealed.check()
         return data
+
+
+def open_payload(head: bytes, stream: BinaryIO, stack: contextlib.ExitStack) -> Reader | None:
+    """A reader of the bundle in an installer that starts with ``head``, or None when
+    ``head`` starts no installer.
+
+    The payload is compressed as the header says (the shell decodes it with that tool),
+    and the whole file is checked against the header's sha256 at its end.
+    """
+    found = skip_header(head, stream)
+    if found is None:
+        return None
+    seal, payload = found
+    sealed = SealedStream(seal, payload, stream)
+    start = payload + sealed.read(max(0, BLOCK - len(payload)))
+    if not start.startswith(CODECS[SH_PAYLOADS[seal.codec]].magic):
+        raise BundleFormatError(
+            f"This installer's payload is not the {seal.codec} stream its header names: "
+            "it is damaged."
+        )
+    plain = decompressing(start, Prefixed(start, sealed))  # type: ignore[arg-type]
+    assert plain is not None  # the magic was just checked
+    return TarReader(stack.enter_context(Prefetched(CheckedAtEnd(plain, sealed))))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_envbundle.archive.tar import REGULAR, SYMLINK, TarReader, TarWriter
+from conda_envbundle.archive.members import REGULAR, SYMLINK
+from conda_envbundle.archive.tar import TarReader, TarWriter
 from conda_envbundle.exceptions import BundleFormatError
 
 LONG = "lib/" + "d" * 120 + "/ünïcødé/" + "f" * 110 + ".txt"
