@@ -1,12 +1,13 @@
 #!/bin/sh
 # Debian packages the tests and the demo need: gcc (test packages are compiled), patchelf
 # (repackaging CPython with $ORIGIN RUNPATHs), zstd (GNU tar comparisons), bsdtar (the
-# archive-fidelity tests compare our reader with GNU tar and bsdtar), unzip, zsh and fish
-# (activation scripts are run in them), make. Installs only what is missing.
+# archive-fidelity tests compare our reader with GNU tar and bsdtar), strace (kills a run
+# at an exact system call), unzip, zsh and fish (activation scripts are run in them), make.
+# Installs only what is missing.
 set -eu
 missing=
-for pair in gcc:gcc patchelf:patchelf zstd:zstd bsdtar:libarchive-tools zsh:zsh fish:fish \
-    unzip:unzip make:make; do
+for pair in gcc:gcc patchelf:patchelf zstd:zstd bsdtar:libarchive-tools strace:strace \
+    zsh:zsh fish:fish unzip:unzip make:make; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 [ -z "$missing" ] && exit 0
