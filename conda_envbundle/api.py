@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from . import _compat, inventory
+from . import _compat, inventory, progress, sizes
 from .archive import check_level, default_level, level_format, open_reader, sh
 from .checks import check_target
 from .exceptions import (
@@ -23,7 +23,7 @@ from .exceptions import (
     SourceEnvironmentError,
 )
 from .extract import read_manifest, verify_members
-from .formats import DEFAULT_FORMAT, FORMATS, format_from_name
+from .formats import DEFAULT_FORMAT, FORMATS, output_format
 from .install import install
 from .manifest import MANIFEST_PATH, Manifest
 from .output import check_output_name, check_replaceable
@@ -58,6 +58,8 @@ class BundleResult:
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
     elapsed: float = 0.0
+    # with dry_run: where the size goes (sizes.breakdown), to choose --exclude patterns
+    sizes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -109,11 +111,12 @@ def bundle(
     With ``dest_prefix`` every prefix is rewritten now, so the extracted tree works at
     that path with no unpack step (and stays relocatable from there). With ``dry_run``
     everything is read and decided, editable installs and missing files are reported
-    instead of refused, and nothing is written. ``show_progress`` draws conda's bars.
+    instead of refused, and nothing is written. ``show_progress`` reports each step on
+    standard error: a bar with rate and remaining time on a terminal, else a line per step.
 
     ``output`` is a file (``-`` for standard output, or a directory for ``fmt="dir"``);
     ``fmt`` defaults to what its name says, else tar.zst. ``level`` is the codec's
-    compression level and ``threads`` its thread count (0: all cores). ``filters`` are
+    compression level and ``threads`` its thread count (0 or -1: all cores). ``filters`` are
     ``("exclude" | "include", fnmatch pattern)`` pairs applied in order to paths relative
     to the environment. Every user error is an :class:`~.exceptions.EnvBundleError`; on
     error no output is left behind.
@@ -125,9 +128,11 @@ def bundle(
             f"{prefix} is not a conda environment (it has no conda-meta/history). "
             "Name an existing environment with -n or -p."
         )
-    fmt = fmt or (output and output != "-" and format_from_name(output)) or DEFAULT_FORMAT
+    fmt = fmt or (output and output_format(output)) or DEFAULT_FORMAT
     output = _output_path(prefix, output, fmt, force)
     sh.payload_format(sh_codec)  # refuses an unknown payload, whatever the format
+    check_threads(threads)
+    threads = max(threads, 0)  # conda-pack's -1, like our 0, is all cores
     write_options = _write_options(fmt, level, threads, sh_codec)
     write_options.sh_codec, write_options.dest_prefix = sh_codec, dest_prefix
     write_options.force = force
@@ -188,7 +193,7 @@ def _bundle_once(
     )
     written = None
     if not dry_run:
-        write_options.show_progress = options.show_progress and output != "-"
+        write_options.show_progress = options.show_progress
         log.info(
             "Writing a %s bundle (compression level %s, %d threads) to %s",
             fmt,
@@ -214,6 +219,7 @@ def _bundle_once(
         warnings=_warnings(inv, manifest),
         dry_run=dry_run,
         elapsed=time.monotonic() - started,
+        sizes=sizes.breakdown(manifest) if dry_run else {},
     )
 
 
@@ -239,7 +245,6 @@ def _write_options(fmt: str, level: int | None, threads: int, sh_codec: str) -> 
         level = default_level(codec) if codec else None
     else:
         check_level(codec or fmt, level)
-    check_threads(threads)
     return WriteOptions(fmt, level, threads or (os.cpu_count() or 1))
 
 
@@ -260,9 +265,12 @@ def _check_filters(prefix: str, filters: list[tuple[str, str]]) -> None:
 
 
 def check_threads(threads: int) -> None:
-    """Refuse a thread count that is not 0 (all cores) or more."""
-    if threads < 0:
-        raise EnvBundleError(f"The thread count (-j) is 0 (all cores) or more, not {threads}.")
+    """Refuse a thread count below -1: 0, and -1 as in conda-pack, mean all cores."""
+    if threads < -1:
+        raise EnvBundleError(
+            "The thread count (-j) is a number of threads, or 0 or -1 for all cores, "
+            f"not {threads}."
+        )
 
 
 def check_format(fmt: str) -> None:
@@ -455,14 +463,15 @@ def inspect(bundle_path: str) -> Manifest:
     return manifest
 
 
-def verify(bundle_path: str) -> Manifest:
+def verify(bundle_path: str, show_progress: bool = False) -> Manifest:
     """Check a whole bundle without installing it: every member against the manifest's
     rules, every file against its sha256. Writes nothing; raises a
     :class:`~.exceptions.BundleFormatError` for a damaged or hostile bundle.
     """
     with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
         manifest, members = read_manifest(reader)
-        verify_members(reader, members, manifest)
+        with progress.step("Verifying", manifest.total_size, show_progress) as verifying:
+            verify_members(reader, members, manifest, verifying)
     return manifest
 
 

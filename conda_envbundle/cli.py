@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from conda.cli.helpers import add_output_and_prompt_options, add_parser_json, add_parser_prefix
 
-from .formats import FORMATS, SH_PAYLOADS, format_from_name
+from .formats import FORMATS, SH_PAYLOADS, canonical_format, output_format
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -27,6 +27,62 @@ class _FilterAction(argparse.Action):
         filters = list(getattr(namespace, self.dest, None) or [])
         filters.append((option_string.lstrip("-"), values))
         setattr(namespace, self.dest, filters)
+
+
+class _CondaPackOnly(argparse.Action):
+    """A conda-pack option with no equivalent here: refused, saying what to do instead
+    (argparse alone would only call it unrecognized)."""
+
+    def __init__(self, option_strings, dest, instead: str, **kwargs):
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, **kwargs)
+        self.instead = instead
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is conda-pack's; {self.instead}")
+
+
+class _Accepted(argparse.Action):
+    """A conda-pack option that asks for what conda bundle always does."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        pass
+
+
+class _Stray(argparse.Action):
+    """Words that no option takes (conda bundle has no positional argument). After -d, a
+    word is most likely conda-pack's -d PATH: say what that is here."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if not values:
+            return
+        message = f"unrecognized arguments: {' '.join(values)}"
+        if getattr(namespace, "dry_run", False):
+            message += (
+                " (-d is --dry-run, as in conda; conda-pack's -d PATH is --dest-prefix PATH here)"
+            )
+        parser.error(message)
+
+
+# conda-pack 0.9's options that mean nothing here, and what to do instead
+CONDA_PACK_ONLY = {
+    ("--arcroot",): (
+        1,
+        "a bundle has no root directory: its files are at the top, so that conda unbundle "
+        "-p PATH, sh FILE -p PATH and tar -x -C DIR put the environment where they are "
+        "told. Drop --arcroot and choose the directory when extracting.",
+    ),
+    ("--parcel-root", "--parcel-name", "--parcel-version", "--parcel-distro"): (
+        1,
+        "conda bundle writes no parcels. Relocate for the parcel's directory with "
+        "--dest-prefix /opt/cloudera/parcels/NAME-VERSION --format dir, and package that "
+        "tree with Cloudera's tools.",
+    ),
+    ("--no-zip-64",): (
+        0,
+        "zip bundles use ZIP64 records only where the archive needs them. Drop --no-zip-64.",
+    ),
+    ("--version",): (0, "conda list -n base conda-envbundle shows the installed version."),
+}
 
 
 BUNDLE_DESCRIPTION = """\
@@ -111,11 +167,13 @@ def configure_bundle(p: ArgumentParser) -> None:
     group.add_argument(
         "--format",
         dest="bundle_format",
+        type=canonical_format,
         choices=FORMATS,
-        help="Container format (default: from the output name, else the bundle_format "
-        "setting, else tar.zst). "
+        help="Container format (default: from the output name, which must then end in a "
+        "format's extension, else the bundle_format setting, else tar.zst). "
         "dir writes a plain directory tree, for rsync-style transfers; sh writes a "
-        "self-extracting installer (sh FILE -p PREFIX) for machines without conda.",
+        "self-extracting installer (sh FILE -p PREFIX) for machines without conda. "
+        "conda-pack's tgz, tbz2, txz, tzst and no-archive are accepted too.",
     )
     group.add_argument(
         "--sh-payload",
@@ -137,11 +195,12 @@ def configure_bundle(p: ArgumentParser) -> None:
     group.add_argument(
         "-j",
         "--threads",
+        "--n-threads",
         dest="bundle_threads",
         type=int,
         metavar="N",
         help="Threads for compressing (zstd, gzip) and for reading and hashing files "
-        "(default 0: all cores).",
+        "(default 0: all cores; -1 too, as in conda-pack).",
     )
     for flag, verb in (("--exclude", "Leave out"), ("--include", "Put back")):
         group.add_argument(
@@ -157,10 +216,12 @@ def configure_bundle(p: ArgumentParser) -> None:
         dest="bundle_dest_prefix",
         metavar="PATH",
         help="Relocate now for this absolute path: the extracted tree then works at PATH "
-        "with no unpack step (e.g. COPY --from=builder in a Dockerfile).",
+        "with no unpack step (e.g. COPY --from=builder in a Dockerfile). conda-pack's -d; "
+        "here -d is --dry-run, as in conda.",
     )
     group.add_argument(
         "--ignore-editable",
+        "--ignore-editable-packages",
         dest="bundle_ignore_editable",
         action="store_true",
         help="Leave editable (development) installs out of the bundle instead of failing: "
@@ -168,10 +229,12 @@ def configure_bundle(p: ArgumentParser) -> None:
     )
     group.add_argument(
         "--ignore-missing",
+        "--ignore-missing-files",
         dest="bundle_ignore_missing",
         action="store_true",
         help="Bundle even if files recorded by conda are missing.",
     )
+    _add_conda_pack_only(group)
     output = add_parser_json(p)
     output.add_argument(
         "-d",
@@ -179,7 +242,24 @@ def configure_bundle(p: ArgumentParser) -> None:
         dest="dry_run",
         action="store_true",
         help="Read and check everything, report what would be bundled, write nothing; "
-        "exit as the real run would.",
+        "exit as the real run would. (conda-pack's -d is --dest-prefix here.)",
+    )
+    p.add_argument("bundle_stray", nargs="*", action=_Stray, help=argparse.SUPPRESS)
+
+
+def _add_conda_pack_only(group) -> None:
+    """conda-pack's options: those that mean nothing here are refused with what to do."""
+    for flags, (nargs, instead) in CONDA_PACK_ONLY.items():
+        group.add_argument(
+            *flags, action=_CondaPackOnly, nargs=nargs, instead=instead, help=argparse.SUPPRESS
+        )
+    # zip bundles always store symlinks as symlinks
+    group.add_argument(
+        "--zip-symlinks",
+        action=_Accepted,
+        nargs=0,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
 
 
@@ -345,7 +425,7 @@ def bundle_action(args: Namespace) -> int:
         dest_prefix=args.bundle_dest_prefix,
         sh_codec=args.bundle_sh_payload,
         dry_run=context.dry_run,
-        show_progress=progress.wanted(to_stdout=to_stdout),
+        show_progress=progress.wanted(),
     )
     # a dry run reports what would stop the real run, then stops as the real run would
     stop = api.stopping_error(result, args.bundle_ignore_editable, args.bundle_ignore_missing)
@@ -360,8 +440,7 @@ def _bundle_format(args: Namespace) -> str:
     """--format, else what the output's name says, else the bundle_format setting."""
     from . import api, settings
 
-    named = args.bundle_output and args.bundle_output != "-"
-    found = args.bundle_format or (named and format_from_name(args.bundle_output))
+    found = args.bundle_format or (args.bundle_output and output_format(args.bundle_output))
     return found or settings.configured("bundle_format", api.check_format)
 
 
@@ -425,7 +504,7 @@ def _inspect(args: Namespace, json: bool) -> None:
     """--verify, --info or --list (argparse lets only one through): read, never install."""
     from conda.base.context import context
 
-    from . import api, report
+    from . import api, progress, report
     from .exceptions import EnvBundleError
 
     mode = "--verify" if args.bundle_verify else "--info" if args.bundle_info else "--list"
@@ -445,7 +524,8 @@ def _inspect(args: Namespace, json: bool) -> None:
             "to unbundle."
         )
     if args.bundle_verify:
-        report.verified(args.bundle_path, api.verify(args.bundle_path), json=json)
+        verified = api.verify(args.bundle_path, show_progress=progress.wanted())
+        report.verified(args.bundle_path, verified, json=json)
     elif args.bundle_info:
         report.info(args.bundle_path, api.inspect(args.bundle_path), json=json)
     else:

@@ -123,12 +123,15 @@ def extract_members(
         ) from exc
 
 
-def verify_members(reader: Reader, members: Iterator[Member], manifest: Manifest) -> None:
+def verify_members(
+    reader: Reader, members: Iterator[Member], manifest: Manifest, verifying: Progress = SILENT
+) -> None:
     """Check every remaining member against the manifest, content included; write nothing."""
     for entry in _matched(reader, members, manifest):
         if entry.kind == FILE:
             for _ in _verified_data(reader, entry):
                 pass
+            verifying.advance(entry.size)
 
 
 def _matched(reader: Reader, members: Iterator[Member], manifest: Manifest) -> Iterator[FileEntry]:

@@ -68,7 +68,7 @@ def _build(
     with progress.step("Extracting", manifest.total_size, show_progress) as extracting:
         extract_members(reader, members, manifest, staging, extracting)
     rules = sum(1 for f in manifest.files if f.prefix)
-    with progress.step("Relocating", rules, show_progress) as relocating:
+    with progress.step("Relocating", rules, show_progress, "files") as relocating:
         relocated = relocate_files(
             staging, manifest.files, target, manifest.subdir, threads, relocating
         )

@@ -122,7 +122,7 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     )
     del walked  # an entry per file: the environment's size should not count twice
     _refuse_bad_names(prefix, paths, options.zip_names)
-    with progress.step("Reading", len(paths), options.show_progress) as reading:
+    with progress.step("Reading", len(paths), options.show_progress, "entries") as reading:
         try:
             items, unrelocated = _classify(
                 prefix,
@@ -145,7 +145,7 @@ def take_inventory(prefix: str, options: Options) -> Inventory:
     return Inventory(
         prefix=prefix,
         items=items,
-        packages=[pkg.summary for pkg in pkgs],
+        packages=_with_sizes(pkgs, items),
         requirements=facts.requirements,
         subdir=facts.subdir,
         site_packages=facts.site_packages,
@@ -249,6 +249,17 @@ def _under(relpath: str, roots: set[str]) -> bool:
             return True
         relpath = posixpath.dirname(relpath)
     return False
+
+
+def _with_sizes(pkgs: list[PackageFiles], items: list[Item]) -> list[dict[str, Any]]:
+    """The packages' summaries with the bytes each has in the bundle (``--info`` shows
+    the largest); a file two packages record counts for the first."""
+    sizes = {item.entry.path: item.entry.size for item in items if item.entry.kind == FILE}
+    summaries = []
+    for pkg in pkgs:
+        size = sum(sizes.pop(path, 0) for path in pkg.record_paths)
+        summaries.append({**pkg.summary, "size": size})
+    return summaries
 
 
 def wanted(relpath: str, filters: list[tuple[str, str]]) -> bool:

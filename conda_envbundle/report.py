@@ -14,6 +14,7 @@ import sys
 
 from conda.utils import human_bytes as size  # the one size formatter, as conda prints sizes
 
+from . import sizes as breakdown
 from .manifest import FILE, Manifest
 
 
@@ -40,6 +41,10 @@ def bundled(result, *, json: bool) -> None:
         _json(dataclasses.asdict(result))
         return
     out = sys.stderr if result.output == "-" else sys.stdout
+    if out is sys.stderr and out.isatty():
+        # the receiver of -o - may be drawing its bar on this terminal's line: clear the
+        # line first, so the summary starts a line of its own (the bar redraws below)
+        out.write("\r\x1b[K")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     verb = "Would bundle" if result.dry_run else "Bundled"
@@ -60,6 +65,7 @@ def bundled(result, *, json: bool) -> None:
             print(f"  editable install (would stop the bundle): {name}", file=out)
         for name, paths in result.missing.items():
             print(f"  missing files of {name} (would stop the bundle): {len(paths)}", file=out)
+        _where_size_goes(result.sizes, out)
         return
     digest = f", sha256 {result.sha256}" if result.sha256 else ""
     print(f"  into {where} ({result.format}, {size(result.size)}{digest})", file=out)
@@ -108,6 +114,7 @@ def verified(path: str, manifest: Manifest, *, json: bool) -> None:
 def info(path: str, manifest: Manifest, *, json: bool) -> None:
     """``conda unbundle --info``: the manifest's summary."""
     bundle_size = os.path.getsize(path) if os.path.isfile(path) else None
+    where = breakdown.breakdown(manifest)
     data = {
         "bundle": path,
         "bundle_size": bundle_size,
@@ -119,6 +126,7 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
         "content_size": manifest.total_size,
         "prefix_limit": manifest.prefix_limit,
         "packages": manifest.packages,
+        "sizes": where,
     }
     if json:
         _json(data)
@@ -141,6 +149,27 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
     ]
     for row in [("Name", "Version", "Build", "Channel"), *rows]:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    _where_size_goes(where, sys.stdout)
+
+
+def _where_size_goes(sizes: dict, out) -> None:
+    """The largest packages and directories, and what each class of files weighs with
+    the --exclude that leaves it out."""
+    print("Largest packages:", file=out)
+    if not sizes["largest_packages"]:
+        print("  (this bundle does not record package sizes)", file=out)
+    for pkg in sizes["largest_packages"]:
+        print(f"  {size(pkg['size']):>10}  {pkg['name']}", file=out)
+    print("Largest directories:", file=out)
+    for directory in sizes["largest_directories"]:
+        print(f"  {size(directory['size']):>10}  {directory['path']}", file=out)
+    print("Could be left out:", file=out)
+    for name, label, _ in breakdown.CLASSES:
+        found = sizes["classes"][name]
+        print(
+            f"  {size(found['size']):>10}  {label}, {found['files']:,} files: {found['exclude']}",
+            file=out,
+        )
 
 
 def listing(manifest: Manifest, *, json: bool) -> None:

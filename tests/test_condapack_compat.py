@@ -11,9 +11,10 @@ docs/migrating-from-conda-pack.md says so.
 Not ported, because nothing of ours corresponds: conda-pack's ``CondaEnv``/``File`` object
 model (test_env_properties, test_file), test_errors_conda_missing (we run inside conda: no
 ``conda`` executable is looked up), test_parcel and test_format[squashfs] (no such formats;
-``--format parcel`` is refused), test_format[zip, zip_symlinks=False] (no
-``--zip-symlinks``: zip bundles always keep symlinks), the ``zip_64=False`` half of
-test_zip64 (no ``--no-zip-64``), the Windows-only tests, and test_prefixes.py (Windows
+``--format parcel`` is refused), test_format[zip, zip_symlinks=False] (zip bundles
+always keep symlinks: ``--zip-symlinks`` is accepted and changes nothing), the
+``zip_64=False`` half of test_zip64 (``--no-zip-64`` is refused), the Windows-only tests,
+and test_prefixes.py (Windows
 extended-length paths in conda-pack's own prefix replacement).
 """
 
@@ -331,14 +332,15 @@ def test_thread_counts(small_env, conda, tmp_path):
     """Ports conda-pack test_formats.py::test_n_threads.
 
     conda-pack: ``-j -1`` means all cores, 0 and other negative numbers are refused.
-    conda-envbundle: ``-j 0`` (the default) means all cores, negative numbers are refused.
+    conda-envbundle: ``-j -1`` too, and ``-j 0`` (the default); other negative numbers are
+    refused. tests/test_condapack_spellings.py checks that -1 uses every core.
     """
-    for count in ("0", "40"):
+    for count in ("-1", "0", "40"):
         out = _bundle(conda, small_env, tmp_path / f"j{count}.tar.gz", "-j", count)
         assert tarfile.is_tarfile(out)
-    for count in ("-1", "-10"):
+    for count in ("-2", "-10"):
         proc = conda("bundle", "-p", small_env, "-o", tmp_path / "neg.tar.gz", "-j", count)
-        assert_clean_error(proc, "The thread count (-j) is 0 (all cores) or more")
+        assert_clean_error(proc, "The thread count (-j) is a number of threads, or 0 or -1")
     assert not (tmp_path / "neg.tar.gz").exists()
 
 
@@ -834,20 +836,22 @@ def test_help(conda):
 
 def test_version_is_not_an_option(conda):
     """Ports conda-pack test_cli.py::test_version. We differ on purpose: no ``--version``
-    (conda-envbundle is a conda plugin; conda lists its version)."""
+    (conda-envbundle is a conda plugin; conda lists its version), and the refusal says so."""
     proc = conda("bundle", "--version")
-    assert proc.returncode == 2 and "unrecognized arguments: --version" in proc.stderr
+    assert proc.returncode == 2 and "--version is conda-pack's" in proc.stderr
+    assert "conda list -n base conda-envbundle" in proc.stderr
 
 
 def test_cli_roundtrip(small_env, conda, tmp_path):
     """Ports conda-pack test_cli.py::test_cli_roundtrip: a tar bundle, a summary on
-    stdout, nothing on stderr; progress bars only when a person watches (tests in
-    tests/test_cli_features.py)."""
+    stdout, on stderr only a line per step, as with no terminal (bars only when a person
+    watches: tests in tests/test_progress_feedback.py)."""
     out = tmp_path / "small.tar"
     proc = _ok(conda("bundle", "-p", small_env, "-o", out))
     assert tarfile.is_tarfile(out)
     assert proc.stdout.startswith("Bundled 2 packages") and str(out) in proc.stdout
-    assert proc.stderr == ""
+    steps = [line.split(":")[0] for line in proc.stderr.splitlines()]
+    assert steps == ["Reading", "Writing"], proc.stderr
 
 
 def test_quiet_still_prints_the_summary(small_env, conda, tmp_path):
@@ -935,10 +939,10 @@ def test_pack_exceptions(small_env, conda, conda_env, tmp_path):
 def test_output_and_format(small_env, conda, tmp_path):
     """Ports conda-pack test_core.py::test_output_and_format.
 
-    The format follows the output name (the short ``.tgz``-style names too); ``--format``
-    wins over the name; an unknown ``--format`` (parcel included) is refused. We differ on
-    purpose: the default name is ``<env>.tar.zst`` (conda-pack: ``.tar.gz``), and an output
-    name with an unknown extension gets the default format, tar.zst (conda-pack refuses).
+    The format follows the output name (the short ``.tgz``-style names too), and an output
+    name with an unknown extension is refused; ``--format`` wins over the name; an unknown
+    ``--format`` (parcel included) is refused. We differ on purpose: the default name is
+    ``<env>.tar.zst`` (conda-pack: ``.tar.gz``).
     """
     magic = {
         "tar.gz": b"\x1f\x8b",
@@ -949,12 +953,17 @@ def test_output_and_format(small_env, conda, tmp_path):
         "sh": b"#!/bin/sh",
     }
     names = {"tgz": "tar.gz", "tbz2": "tar.bz2", "txz": "tar.xz", "tzst": "tar.zst"}
-    names |= {"zip": "zip", "sh": "sh", "bar": "tar.zst"}
+    names |= {"zip": "zip", "sh": "sh"}
     for ext, fmt in names.items():
         out = _bundle(conda, small_env, tmp_path / f"small.{ext}")
         assert out.read_bytes().startswith(magic[fmt]), ext
     assert tarfile.is_tarfile(_bundle(conda, small_env, tmp_path / "small.tar"))
     forced = _bundle(conda, small_env, tmp_path / "foo.zip", "--format", "tar.gz")
+    assert forced.read_bytes().startswith(magic["tar.gz"])
+    unknown = conda("bundle", "-p", small_env, "-o", tmp_path / "small.bar")
+    assert_clean_error(unknown, "small.bar ends in no bundle extension", "--format")
+    assert not (tmp_path / "small.bar").exists()
+    forced = _bundle(conda, small_env, tmp_path / "small.bar", "--format", "tgz")
     assert forced.read_bytes().startswith(magic["tar.gz"])
     (tmp_path / "cwd").mkdir()
     _ok(conda("bundle", "-p", small_env, "-q", cwd=tmp_path / "cwd"))

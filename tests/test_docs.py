@@ -83,7 +83,9 @@ def _parser_options(parser) -> set[str]:
 
 def _parser_positionals(parser) -> set[str]:
     return {
-        action.metavar or action.dest for action in parser._actions if not action.option_strings
+        action.metavar or action.dest
+        for action in parser._actions
+        if not action.option_strings and action.help != argparse.SUPPRESS
     }
 
 
