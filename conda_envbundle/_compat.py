@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONDA_VERSION",
-    "PathEnum",
     "add_parser_frozen_env",
     "confirm_yn",
     "first_writable_envs_dir",
@@ -37,11 +36,6 @@ __all__ = [
     "site_packages_short_path",
     "virtual_package_versions",
 ]
-
-try:  # conda >= 26.1
-    from conda.models.enums import PathEnum
-except ImportError:
-    from conda.models.enums import PathType as PathEnum
 
 try:  # conda >= 25.1: prompts go through the reporter backends
     from conda.reporters import confirm_yn

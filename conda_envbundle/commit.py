@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 
 from .exceptions import TargetWriteError
-from .fstree import identity, make_dirs, remove_empty, remove_tree
+from .fstree import identity, make_dirs, remove_empty, remove_tree, umask
 
 STAGING_MARK = ".envbundle-staging-"
 BACKUP_MARK = ".envbundle-replaced-"
@@ -104,7 +104,7 @@ def staging_dir(target: str) -> Iterator[str]:
             f"Cannot create a directory in {os.path.dirname(target)}: {exc.strerror}."
         ) from exc
     # mkdtemp makes it 0700; as the environment's root it must have the umask's permissions.
-    os.chmod(staging, 0o777 & ~_umask())
+    os.chmod(staging, 0o777 & ~umask())
     try:
         yield staging
     finally:
@@ -181,9 +181,3 @@ def _rename2(a: str, b: str, *, linux_flag: int, darwin_flag: int) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), a, None, b)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _compat, bytecode, progress, scan, standalone
+from .archive.members import EARLIEST_MTIME
 from .exceptions import (
     EditableInstallError,
     EnvBundleError,
@@ -43,7 +44,7 @@ from .manifest import (
 )
 from .packages import PackageFiles, package_files
 from .records import encode_record, is_record_path, refresh_record
-from .relocate import relocated_bytes
+from .relocate import relocated_bytes, worker_count
 
 SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock"}
 CACHE_PATH_KEYS = ("extracted_package_dir", "package_tarball_full_path")
@@ -64,7 +65,7 @@ class Inventory:
     unrelocated: list[dict[str, str]] = field(default_factory=list)
     editables: list[str] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)
-    mtime: int = 315532800
+    mtime: int = EARLIEST_MTIME
     # fifos, sockets, devices, and a conda-meta/envbundle that is not our directory
     left_out: list[str] = field(default_factory=list)
 
@@ -238,7 +239,7 @@ def _retarget(
             f"{dest!r} would break them (a quote, backslash or control character). "
             "Choose another --dest-prefix."
         )
-    with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
+    with ThreadPoolExecutor(max_workers=worker_count(threads)) as pool:
         return dict(found for found in pool.map(one, ruled) if found)
 
 
@@ -338,7 +339,7 @@ def _classify(
 
     # Batches, not one task per file: a future per file costs more than most files.
     chunks = [to_read[i : i + _BATCH] for i in range(0, len(to_read), _BATCH)]
-    with ThreadPoolExecutor(max_workers=threads or min(8, (os.cpu_count() or 1) + 2)) as pool:
+    with ThreadPoolExecutor(max_workers=worker_count(threads)) as pool:
         for indexes, done in zip(chunks, pool.map(batch, chunks), strict=True):
             for index, item in zip(indexes, done, strict=True):
                 found[index] = item
@@ -678,4 +679,4 @@ def _fixed_mtime(records) -> int:
     stamps = [int(rec.timestamp or 0) for rec in records]
     newest = max(stamps, default=0)
     newest = newest // 1000 if newest > 10**11 else newest
-    return max(newest, 315532800)
+    return max(newest, EARLIEST_MTIME)

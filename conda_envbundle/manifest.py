@@ -172,9 +172,6 @@ class Manifest:
     def total_size(self) -> int:
         return sum(f.size for f in self.files if f.kind == FILE)
 
-    def to_bytes(self) -> bytes:
-        return b"".join(self.to_stream()[1])
-
     def to_stream(self) -> tuple[int, Iterator[bytes]]:
         """The sealed manifest JSON as ``(size, pieces)``: the entries are encoded a chunk
         at a time, twice (for the checksum, then for the output), and never held whole."""

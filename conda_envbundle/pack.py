@@ -18,6 +18,7 @@ from . import progress
 from .archive import open_writer, sh
 from .archive.members import SizeChangedError
 from .exceptions import FileChangedError, TargetWriteError
+from .fstree import umask
 from .inventory import Inventory
 from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
 from .output import mark_dir_bundle, part_dir, part_file, place
@@ -110,7 +111,7 @@ def _write(
             result = WriteResult(out.size, out.digest.hexdigest())
         raw.flush()
         os.fsync(raw.fileno())
-        os.chmod(temp, (0o777 if options.fmt == "sh" else 0o666) & ~_umask())
+        os.chmod(temp, (0o777 if options.fmt == "sh" else 0o666) & ~umask())
         place(temp, output, options.fmt, options.force)
     return result
 
@@ -133,7 +134,7 @@ def _write_directory(
     with part_dir(output) as temp:
         _stream(inventory, manifest, temp, options)
         mark_dir_bundle(temp, inventory.mtime)
-        os.chmod(temp, 0o777 & ~_umask())
+        os.chmod(temp, 0o777 & ~umask())
         place(temp, output, options.fmt, options.force)
     return WriteResult(manifest.total_size, None)
 
@@ -169,9 +170,3 @@ class RecordMismatch(Exception):
     def __init__(self, paths: list[str]) -> None:
         super().__init__(", ".join(paths))
         self.paths = paths
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

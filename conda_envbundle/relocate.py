@@ -42,9 +42,15 @@ def relocate_files(
         relocating.advance(1)
         return path, scan.scan_file(full, None).sha256
 
-    workers = threads or min(8, (os.cpu_count() or 1) + 2)
+    workers = worker_count(threads)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(pool.map(one, [(e.path, e.prefix) for e in entries if e.prefix]))
+
+
+def worker_count(threads: int) -> int:
+    """Threads for file work that mostly waits on the disk: ``threads``, or a few more than
+    the cores (at most 8) when 0."""
+    return threads or min(8, (os.cpu_count() or 1) + 2)
 
 
 def relocated_text(data: bytes, placeholder: str, new_prefix: str, subdir: str) -> bytes:

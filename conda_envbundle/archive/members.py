@@ -15,6 +15,9 @@ from typing import Protocol
 # Member kinds, spelled as tar's type flags, whatever the format.
 REGULAR, DIRECTORY, SYMLINK = b"0", b"5", b"2"
 
+# 1980-01-01: no member time is earlier (a zip entry cannot hold one before it).
+EARLIEST_MTIME = 315532800
+
 
 @dataclass(slots=True)
 class Member:

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 from ..exceptions import BundleFormatError
 from ..manifest import zip_name_problem
-from .members import DIRECTORY, REGULAR, SYMLINK, Member, exactly
+from .members import DIRECTORY, EARLIEST_MTIME, REGULAR, SYMLINK, Member, exactly
 
 _EXTENDED_TIMESTAMP = 0x5455
 # zipfile's ways of saying a member cannot be read: damage (BadZipFile, zlib.error, EOF),
@@ -31,7 +31,7 @@ _READ_ERRORS = (
 
 
 def _info(path: str, mtime: int, mode: int) -> zipfile.ZipInfo:
-    stamp = time.gmtime(max(mtime, 315532800))[:6]
+    stamp = time.gmtime(max(mtime, EARLIEST_MTIME))[:6]
     info = zipfile.ZipInfo(path, date_time=stamp)
     info.create_system = 3  # Unix, so unzip restores modes and symlinks
     info.external_attr = mode << 16
