@@ -16,10 +16,12 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from .exceptions import RelocationError
 from .items import Item
 from .manifest import FILE, SYMLINK
+from .relocate import worker_count
 
 HEADER_SIZE = 16
 _SIZE_MASK = 0xFFFFFFFF
@@ -146,11 +148,15 @@ def match_source_mtimes(items: list[Item], prefix: str) -> None:
     (for a symlinked source, the file it points to)."""
     files = {item.entry.path: item for item in items if item.entry.kind == FILE}
     links = _links(items)
-    for source, pyc in pairs(files, links):
-        item = files.get(resolve(source, links))
-        if item is not None and item.mtime is None:
-            header = files[pyc].head(prefix, HEADER_SIZE)
-            item.mtime = source_mtime(header, item.entry.size)
+    found = [(files.get(resolve(src, links)), files[pyc]) for src, pyc in pairs(files, links)]
+    todo = [(source, pyc) for source, pyc in found if source is not None]
+    # Tens of thousands of 16-byte reads in a large environment: opening files waits on
+    # the disk and releases the GIL, so a few threads overlap them.
+    with ThreadPoolExecutor(max_workers=worker_count(0)) as pool:
+        headers = pool.map(lambda pair: pair[1].head(prefix, HEADER_SIZE), todo)
+        for (source, _), header in zip(todo, headers, strict=True):
+            if source.mtime is None:
+                source.mtime = source_mtime(header, source.entry.size)
 
 
 def _links(items: list[Item]) -> dict[str, str]:
