@@ -389,6 +389,8 @@ def _not_a_terminal(stream, what: str, instead: str) -> None:
     """Refuse a terminal where bundle bytes go or come from, as gzip and zstd do."""
     from .exceptions import EnvBundleError
 
+    if stream is None:  # closed by the caller (<&- or >&-)
+        raise EnvBundleError(f"{what} is closed, not a file or pipe. {instead}")
     if stream.isatty():
         raise EnvBundleError(f"{what} is a terminal, not a file or pipe. {instead}")
 
@@ -546,7 +548,7 @@ def _confirm_replacing(target: str, bundle_path: str) -> None:
 
     if context.always_yes or context.json:
         return
-    if bundle_path == "-" or not sys.stdin.isatty():
+    if bundle_path == "-" or sys.stdin is None or not sys.stdin.isatty():
         raise TargetExistsError(
             f"{target} is an environment, and --force replaces it only after a yes, which "
             "nobody can give here: there is no terminal. Pass -y (--yes) with --force."

@@ -81,7 +81,8 @@ def unbundled(result, *, json: bool) -> None:
         print(
             f"Would unbundle {result.packages} packages, {result.files} entries "
             f"({size(result.content_size)}) into {result.prefix}{replacing}, relocating "
-            f"{result.relocated} files. Every check passed."
+            f"{result.relocated} files. Every pre-flight check passed; the contents are "
+            "checked by the real run, or by --verify."
         )
         return
     print(
@@ -160,7 +161,7 @@ def _where_size_goes(sizes: dict, out) -> None:
         print("  (this bundle does not record package sizes)", file=out)
     for pkg in sizes["largest_packages"]:
         print(f"  {size(pkg['size']):>10}  {pkg['name']}", file=out)
-    print("Largest directories:", file=out)
+    print("Largest directories (files directly in them):", file=out)
     for directory in sizes["largest_directories"]:
         print(f"  {size(directory['size']):>10}  {directory['path']}", file=out)
     print("Could be left out:", file=out)

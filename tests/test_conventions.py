@@ -519,3 +519,31 @@ def test_filters_may_not_remove_what_makes_an_environment(small, conda_isolation
     assert _run(conda_isolation.env, "unbundle", out, "-p", target).returncode == 0
     listed = _run(conda_isolation.env, "list", "-p", target, "--json")
     assert {p["name"] for p in json.loads(listed.stdout)} == {"foo", "foo-data"}
+
+
+def _closed(stream: str, *args: object, env: dict) -> subprocess.CompletedProcess:
+    """conda with standard input (``<&-``) or output (``>&-``) closed, as a shell does."""
+    line = " ".join(shlex.quote(str(a)) for a in (CONDA, *args))
+    return subprocess.run(
+        ["sh", "-c", f"{line} {stream} 2>&1"], env=env, capture_output=True, text=True
+    )
+
+
+def test_closed_standard_streams_are_errors_not_tracebacks(
+    existing_env, source_bundle_small, small, conda_isolation, tmp_path
+):
+    env = conda_isolation.env
+    proc = _closed("<&-", "unbundle", source_bundle_small, "-p", existing_env, "--force", env=env)
+    assert proc.returncode == 5 and "Pass -y (--yes)" in proc.stdout, proc.stdout
+    assert not _replaced(existing_env)
+    proc = _closed("<&-", "unbundle", "-", "-p", tmp_path / "new", env=env)
+    assert proc.returncode == 1 and "standard input is closed" in proc.stdout.lower()
+    assert "Traceback" not in proc.stdout and not (tmp_path / "new").exists()
+    proc = subprocess.run(
+        ["sh", "-c", f"{CONDA} bundle -p {shlex.quote(str(small))} -o - >&-"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "standard output is closed" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
