@@ -26,6 +26,7 @@ __all__ = [
     "first_writable_envs_dir",
     "forget_prefix_data",
     "frozen_reason",
+    "installed_path",
     "is_conda_environment",
     "link_source",
     "load_records",
@@ -181,3 +182,16 @@ def frozen_reason(prefix: str) -> str | None:
     except (ValueError, AttributeError):
         return ""
     return message if isinstance(message, str) else ""
+
+
+def installed_path(path: str, noarch_python: bool, site_packages: str | None) -> str:
+    """Where a record's path lives in the environment.
+
+    conda (24.7 at least) records ``paths_data`` of noarch python packages with their
+    package-relative paths (``site-packages/...``); ``files`` has the installed ones.
+    """
+    if noarch_python and site_packages:
+        from conda.common.path import get_python_noarch_target_path
+
+        return get_python_noarch_target_path(path, site_packages)
+    return path

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from conda.cli.helpers import add_output_and_prompt_options, add_parser_json, add_parser_prefix
 
-from .formats import FORMATS, SH_PAYLOADS, canonical_format, output_format
+from .formats import FORMATS, SH_PAYLOADS, canonical_format, chosen_format
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -442,7 +442,7 @@ def _bundle_format(args: Namespace) -> str:
     """--format, else what the output's name says, else the bundle_format setting."""
     from . import api, settings
 
-    found = args.bundle_format or (args.bundle_output and output_format(args.bundle_output))
+    found = chosen_format(args.bundle_format, args.bundle_output)
     return found or settings.configured("bundle_format", api.check_format)
 
 

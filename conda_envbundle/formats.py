@@ -53,3 +53,8 @@ def output_format(name: str) -> str | None:
             "Name it so, or choose the format with --format (dir for a directory)."
         )
     return fmt
+
+
+def chosen_format(fmt: str | None, output: str | None) -> str | None:
+    """``fmt`` when given, else what the output's name asks for (None: neither says)."""
+    return fmt or (output_format(output) if output else None)

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import ParseBudget
 from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
+from .paths import is_utf8, link_stays_inside, path_problem, text_problem
 
 FORMAT_NAME = "conda-envbundle"
 FORMAT_VERSION = 1
@@ -39,63 +41,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # A platform requirement is a plain dotted version: its parts become ints.
 _VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,7}")
 _SHORT_TEXT = 4096
-
-# The most memory a JSON document from a bundle (its manifest, a conda-meta record) may
-# cost to parse, estimated from its bytes before parsing: ``json.loads`` makes an object
-# of up to about _TOKEN_COST bytes per container, key and item (a "{}," costs 27 times its
-# size), and holds the decoded text (up to 4 bytes per character) beside the bytes.
-# About 700,000 files of typical path length fit one manifest.
-MAX_PARSE_COST = 1 << 30
-_TOKEN_COST = 96
-_TOKENS = (b"{", b"[", b",", b":")
-
-
-class ParseBudget:
-    """The estimated cost of parsing a JSON document, counted as its bytes arrive.
-
-    ``add`` raises ``error(message)`` as soon as the estimate passes ``limit``, so a
-    hostile document is refused after reading a small part of it, before any parsing.
-    """
-
-    def __init__(
-        self,
-        what: str,
-        error: type[EnvBundleError],
-        advice: str = "It is damaged or hostile.",
-        limit: int = MAX_PARSE_COST,
-    ) -> None:
-        self.what = what
-        self.error = error
-        self.advice = advice
-        self.limit = limit
-        self.size = 0
-        self.tokens = 0
-        self.width = 1  # bytes per character of the decoded text
-
-    @property
-    def cost(self) -> int:
-        # the bytes, their decoded text, and the strings parsed out of it
-        return self.size * (2 + self.width) + self.tokens * _TOKEN_COST
-
-    def add(self, chunk: bytes | bytearray) -> None:
-        self.size += len(chunk)
-        self.tokens += sum(chunk.count(token) for token in _TOKENS)
-        if self.width < 4 and not chunk.isascii():
-            self.width = 4 if re.search(rb"[\xf0-\xff]", chunk) else max(self.width, 2)
-        if self.cost > self.limit:
-            raise self.error(
-                f"{self.what} would take more than {self.limit >> 20} MiB of memory to read "
-                f"(estimated from its first {self.size} bytes). {self.advice}"
-            )
-
-
-def read_json(chunks: Iterable[bytes], budget: ParseBudget) -> bytearray:
-    """The bytes of a JSON document, refused by ``budget`` before it is parsed."""
-    data = bytearray()
-    for chunk in chunks:
-        budget.add(chunk)
-        data += chunk
-    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,16 +239,7 @@ def sealed_stream(
     return size + 1, pieces()
 
 
-def dump(data: dict[str, Any]) -> bytes:
-    """Manifest data (files as JSON objects) as the sealed JSON bytes a bundle carries."""
-    files = data.get("files")
-    if not isinstance(files, list):
-        return _compact({**data, CHECKSUM_KEY: _checksum(data)}) + b"\n"
-    head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
-    return b"".join(sealed_stream(head, lambda: _list_pieces(files, _as_is))[1])
-
-
-def _checksum(data: dict[str, Any]) -> str:
+def checksum(data: dict[str, Any]) -> str:
     """sha256 of ``data`` as compact, key-sorted JSON, leaving out the checksum key."""
     head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
     files = data.get("files")
@@ -324,7 +260,7 @@ def _verify_checksum(data: dict[str, Any]) -> None:
             "The bundle's manifest has no checksum: it is damaged, or was not made by "
             "conda bundle. Make the bundle again."
         )
-    if claimed != _checksum(data):
+    if claimed != checksum(data):
         raise ChecksumMismatchError(
             "The bundle's manifest does not match its checksum: the bundle is damaged. "
             "Copy it again from its source."
@@ -346,21 +282,6 @@ def _field(
 
 def _damaged(what: str) -> BundleFormatError:
     return BundleFormatError(f"The bundle's manifest is damaged: {what}.")
-
-
-def text_problem(value: str) -> str | None:
-    """Why ``value`` cannot name anything on a POSIX system, or None.
-
-    JSON can carry lone surrogates; the only ones a file name can hold are those of
-    undecodable bytes (U+DC80-U+DCFF, Python's ``surrogateescape``).
-    """
-    if "\0" in value:
-        return "it holds a NUL character"
-    try:
-        value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return "it holds a lone surrogate, which no file name can"
-    return None
 
 
 def _text(value: Any, what: str, *, optional: bool = False) -> Any:
@@ -469,61 +390,9 @@ def _check_entry(entry: FileEntry) -> None:
     if entry.prefix and (
         entry.kind != FILE
         or entry.prefix.mode not in (TEXT, BINARY)
-        or not _is_utf8(entry.prefix.placeholder)
+        or not is_utf8(entry.prefix.placeholder)
     ):
         raise BundleFormatError(f"The manifest has a bad prefix rule for {path!r}.")
-
-
-def _is_utf8(text: str) -> bool:
-    """True for non-empty text that is valid UTF-8 without NUL, as conda's rewriting needs."""
-    try:
-        return bool(text) and "\0" not in text and bool(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        return False
-
-
-def path_problem(path: str) -> str | None:
-    """Why ``path`` cannot name a bundle member, or None; both ends apply this rule.
-
-    A member path is a normalised relative POSIX path that stays inside its root, as
-    text a file name can hold, without a backslash (a separator to Windows tools).
-    """
-    if not path or path == ".":
-        return "it is empty"
-    if path.startswith("/"):
-        return "it is absolute"
-    if "\\" in path:
-        return "it holds a backslash"
-    problem = text_problem(path)
-    if problem:
-        return problem
-    if posixpath.normpath(path) != path or path.split("/")[0] == "..":
-        return "it is not a normalised path inside the environment"
-    return None
-
-
-_ZIP_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-def zip_name_problem(name: str) -> str | None:
-    """Why a zip member cannot be named ``name``, or None: the zip reader refuses these
-    names and ``conda bundle`` refuses to write them into a zip.
-
-    unzip drops or replaces control characters, and zip names are UTF-8 (or ASCII), which
-    the undecodable bytes of a POSIX name are not.
-    """
-    if _ZIP_UNSAFE.search(name):
-        return "it holds a control character or a backslash, which unzip changes"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "it is not valid UTF-8, which zip names must be"
-    return None
-
-
-def is_safe_relpath(path: str) -> bool:
-    """True for a path :func:`path_problem` finds nothing wrong with."""
-    return path_problem(path) is None
 
 
 def _check_paths(files: list[FileEntry]) -> None:
@@ -552,21 +421,3 @@ def _check_paths(files: list[FileEntry]) -> None:
                     f"{kind}, not a directory."
                 )
             parent = posixpath.dirname(parent)
-
-
-def link_stays_inside(link_path: str, target: str) -> bool:
-    """True when a symlink at ``link_path`` pointing to ``target`` resolves inside the root.
-
-    Only ``..`` components leading the target are allowed: a ``..`` after another
-    component could climb out through a symlinked directory.
-    """
-    if not target or target.startswith("/") or text_problem(target):
-        return False
-    parts = [p for p in target.split("/") if p not in ("", ".")]
-    ups = 0
-    while ups < len(parts) and parts[ups] == "..":
-        ups += 1
-    if ".." in parts[ups:]:
-        return False
-    depth = link_path.count("/")
-    return ups <= depth

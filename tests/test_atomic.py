@@ -20,16 +20,16 @@ from pathlib import Path
 import pytest
 
 from conda_envbundle import unbundle
-from conda_envbundle.commit import (
+from conda_envbundle.exceptions import ChecksumMismatchError, TargetBusyError, TargetExistsError
+from conda_envbundle.manifest import FILE, MANIFEST_PATH, SYMLINK, Manifest
+from conda_envbundle.renames import exchange
+from conda_envbundle.unbundling.commit import (
     BACKUP_MARK,
     STAGING_MARK,
     _swap_by_renames,
-    exchange,
     leftovers,
 )
-from conda_envbundle.exceptions import ChecksumMismatchError, TargetBusyError, TargetExistsError
-from conda_envbundle.lock import LOCK_MARK, lock_path
-from conda_envbundle.manifest import FILE, MANIFEST_PATH, SYMLINK, Manifest
+from conda_envbundle.unbundling.lock import LOCK_MARK, lock_path
 
 from .support.crafted import tree
 from .support.envs import CONDA
@@ -101,7 +101,7 @@ def test_only_complete_environments_are_registered(
 def _hold_lock(target: Path) -> subprocess.Popen:
     """Another process holding the target's lock until its stdin closes."""
     code = (
-        "import sys\nfrom conda_envbundle.lock import target_lock\n"
+        "import sys\nfrom conda_envbundle.unbundling.lock import target_lock\n"
         "with target_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()\n"
     )
     holder = subprocess.Popen(

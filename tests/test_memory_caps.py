@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from conda_envbundle.budget import MAX_PARSE_COST, ParseBudget
 from conda_envbundle.exceptions import BundleFormatError, EnvBundleError
-from conda_envbundle.manifest import MAX_PARSE_COST, Manifest, ParseBudget
-from conda_envbundle.records import is_record_path
+from conda_envbundle.manifest import Manifest
+from conda_envbundle.relocation.records import is_record_path
 
 from .support.crafted import Bundle
 from .support.envs import CONDA

@@ -17,12 +17,12 @@ import zstandard
 from conda_envbundle import _compat, inspect, unbundle
 from conda_envbundle.archive.members import REGULAR
 from conda_envbundle.archive.tar import END_OF_ARCHIVE, member_header
-from conda_envbundle.checks import space_needed
 from conda_envbundle.exceptions import IncompatibleTargetError, TargetExistsError
-from conda_envbundle.manifest import MANIFEST_PATH, dump
+from conda_envbundle.manifest import MANIFEST_PATH
+from conda_envbundle.unbundling.preflight import space_needed
 
 from .support.cli import CondaProcess, assert_clean_error
-from .support.crafted import Bundle, tree
+from .support.crafted import Bundle, dump, tree
 
 
 @pytest.fixture

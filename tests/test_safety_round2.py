@@ -25,8 +25,7 @@ import pytest
 from conda_envbundle import bundle, unbundle, verify
 from conda_envbundle.archive.directory import DIR_BUNDLE_MARKER
 from conda_envbundle.archive.members import DIRECTORY
-from conda_envbundle.checks import kept_manifest_size, space_needed
-from conda_envbundle.commit import STAGING_MARK
+from conda_envbundle.bundling.output import PART_MARK, is_dir_bundle
 from conda_envbundle.exceptions import (
     BundleFormatError,
     EnvBundleError,
@@ -35,9 +34,10 @@ from conda_envbundle.exceptions import (
     UnsupportedPathError,
 )
 from conda_envbundle.fstree import make_dirs, remove_tree
-from conda_envbundle.lock import LOCK_MARK
 from conda_envbundle.manifest import MANIFEST_PATH, Manifest
-from conda_envbundle.output import PART_MARK, is_dir_bundle
+from conda_envbundle.space import kept_manifest_size, space_needed
+from conda_envbundle.unbundling.commit import STAGING_MARK
+from conda_envbundle.unbundling.lock import LOCK_MARK
 
 from .support.bare import bare_path
 from .support.cli import assert_clean_error
@@ -629,7 +629,7 @@ def test_installer_takes_the_unbundle_lock_and_unbundle_cleans_its_leftovers(
 
 
 _LOCK_HOLDER = (
-    "import sys\nfrom conda_envbundle.lock import target_lock\n"
+    "import sys\nfrom conda_envbundle.unbundling.lock import target_lock\n"
     "with target_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()\n"
 )
 

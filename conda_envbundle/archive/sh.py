@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
 from ..formats import SH_PAYLOADS
+from ..space import installer_space
 from .codecs import CODECS, decompressing
 from .members import ByteSource, Reader
 from .prefetch import Prefetched, Prefixed
@@ -80,7 +81,7 @@ def header(
 ) -> bytes:
     """The installer's shell part, ending with the payload marker line.
 
-    ``space`` is :func:`~conda_envbundle.checks.installer_space`: what the shell checks
+    ``space`` is :func:`~conda_envbundle.space.installer_space`: what the shell checks
     for before it writes.
     """
     if codec not in SH_PAYLOADS:
@@ -116,8 +117,6 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
 
 def header_for(manifest: Manifest, *, payload: str, dest: str) -> bytes:
     """The header of an installer of the bundle that ``manifest`` describes."""
-    from ..checks import installer_space  # it imports this package (through .items)
-
     names = {f.path for f in manifest.files}
     listing = "\n".join(
         f"{p['name']} {p['version']} {p['build']} {p['channel']}" for p in manifest.packages

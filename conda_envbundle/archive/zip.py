@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from ..exceptions import BundleFormatError
-from ..manifest import zip_name_problem
+from ..paths import zip_name_problem
 from .members import DIRECTORY, EARLIEST_MTIME, REGULAR, SYMLINK, Member, exactly
 
 _EXTENDED_TIMESTAMP = 0x5455

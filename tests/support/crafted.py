@@ -2,7 +2,7 @@
 
 A crafted bundle is written with the project's own tar header builder and zstandard, so
 it is byte-for-byte what a hostile or damaged file would be. Its manifest is sealed with
-the real serialiser (:func:`conda_envbundle.manifest.dump`) unless a test wants it broken.
+the format's own sealing rule (:func:`dump`) unless a test wants it broken.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import zstandard
 from conda_envbundle.archive import open_reader
 from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK
 from conda_envbundle.archive.tar import END_OF_ARCHIVE, member_header, padding
-from conda_envbundle.manifest import CHECKSUM_KEY, MANIFEST_PATH, dump
+from conda_envbundle.manifest import CHECKSUM_KEY, MANIFEST_PATH
 
 KIND_NAMES = {REGULAR: "file", DIRECTORY: "dir", SYMLINK: "symlink"}
 
@@ -288,3 +288,15 @@ def unicode_path_extra(name: bytes, real: bytes) -> bytes:
     """An Info-ZIP Unicode Path extra field (0x7075): unzip uses ``real`` as the name."""
     body = b"\x01" + struct.pack("<I", zlib.crc32(name)) + real
     return struct.pack("<HH", 0x7075, len(body)) + body
+
+
+def dump(data: dict[str, Any]) -> bytes:
+    """Manifest data as a bundle carries it, sealed by the rule docs/design.md states: the
+    sha256 of the compact, key-sorted JSON of everything else, under ``manifest_sha256``."""
+    unsealed = {key: value for key, value in data.items() if key != CHECKSUM_KEY}
+    seal = hashlib.sha256(_compact(unsealed)).hexdigest()
+    return _compact({**unsealed, CHECKSUM_KEY: seal}) + b"\n"
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()

@@ -1,7 +1,7 @@
 """Every format's writer and reader, round trip, in temporary files: the archive contract.
 
 The members are checked against a manifest by the same code ``conda unbundle`` uses
-(:func:`~conda_envbundle.extract.verify_members`), so each reader's ``expect`` and
+(:func:`~conda_envbundle.unbundling.extract.verify_members`), so each reader's ``expect`` and
 ``finish`` run as they do for real.
 """
 
@@ -18,9 +18,9 @@ from conda_envbundle.archive import open_reader, open_writer, sh
 from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK, SizeChangedError
 from conda_envbundle.archive.tar import END_OF_ARCHIVE, TarReader, TarWriter
 from conda_envbundle.exceptions import BundleFormatError, ChecksumMismatchError
-from conda_envbundle.extract import read_manifest, verify_members
 from conda_envbundle.manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest
 from conda_envbundle.manifest import SYMLINK as LINK
+from conda_envbundle.unbundling.extract import read_manifest, verify_members
 
 MTIME = 1_700_000_000
 LONG = "lib/" + "d" * 120 + "/ünïcødé/" + "f" * 110 + ".txt"

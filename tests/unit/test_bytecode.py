@@ -7,7 +7,7 @@ import py_compile
 import sys
 from pathlib import Path
 
-from conda_envbundle.bytecode import (
+from conda_envbundle.relocation.bytecode import (
     HEADER_SIZE,
     expected_source,
     pairs,

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from conda_envbundle.feed import Feed
-from conda_envbundle.writers import FileWriters
+from conda_envbundle.unbundling.filewriters import FileWriters
 
 
 def test_feed_yields_everything_in_order():

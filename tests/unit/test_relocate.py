@@ -6,7 +6,12 @@ import pytest
 
 from conda_envbundle.exceptions import RelocationError
 from conda_envbundle.manifest import BINARY, TEXT, PrefixRule
-from conda_envbundle.relocate import fix_shebang, relocated_binary, relocated_bytes, relocated_text
+from conda_envbundle.relocation.prefix import (
+    fix_shebang,
+    relocated_binary,
+    relocated_bytes,
+    relocated_text,
+)
 
 OLD = "/opt/placeholder_" + "p" * 40
 NEW = "/srv/env"

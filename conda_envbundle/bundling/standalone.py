@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from importlib import resources
 
-from . import scan
+from .. import scan
+from ..manifest import FILE, FileEntry
 from .items import Item
-from .manifest import FILE, FileEntry
 
 # Environment variables hold this in place of the prefix while the activation scripts are
 # made; each occurrence becomes the path the scripts find at activation.

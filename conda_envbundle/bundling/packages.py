@@ -7,12 +7,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from conda.common.path import get_python_noarch_target_path
 from conda.gateways.disk.read import read_paths_json
 from conda.models.enums import FileMode, NoarchType
 
-from . import _compat
-from .manifest import BINARY, TEXT
+from .. import _compat
+from .._compat import installed_path
+from ..manifest import BINARY, TEXT
 
 
 class PackageRecord(Protocol):
@@ -62,17 +62,6 @@ class PackageFiles:
 
 def _mode_name(file_mode) -> str:
     return BINARY if file_mode == FileMode.binary else TEXT
-
-
-def installed_path(path: str, noarch_python: bool, site_packages: str | None) -> str:
-    """Where a record's path lives in the environment.
-
-    conda (24.7 at least) records ``paths_data`` of noarch python packages with their
-    package-relative paths (``site-packages/...``); ``files`` has the installed ones.
-    """
-    if noarch_python and site_packages:
-        return get_python_noarch_target_path(path, site_packages)
-    return path
 
 
 def package_files(prefix: str, records: list) -> list[PackageFiles]:

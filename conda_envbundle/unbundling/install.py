@@ -7,15 +7,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import _compat, bytecode, progress
-from .archive.members import Member, Reader
-from .checks import check_existing, check_target
+from .. import _compat, progress
+from ..archive.members import Member, Reader
+from ..manifest import DIR, FILE, MANIFEST_DIR, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
+from ..relocation import bytecode
+from ..relocation.prefix import relocate_files
+from ..relocation.records import update_records
 from .commit import commit, parents_of, remove_leftovers, staging_dir
 from .extract import extract_members, read_manifest
 from .lock import target_lock
-from .manifest import DIR, FILE, MANIFEST_DIR, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
-from .records import update_records
-from .relocate import relocate_files
+from .preflight import check_existing, check_target
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _recompile_relocated(
 
 
 def _scan_sha(path: str) -> str:
-    from .scan import scan_file
+    from ..scan import scan_file
 
     return scan_file(path, None).sha256
 

@@ -7,9 +7,9 @@ import json
 import os
 from typing import Any
 
-from .exceptions import BundleFormatError, IncompatibleTargetError
-from .manifest import ParseBudget, read_json
-from .packages import installed_path
+from .._compat import installed_path
+from ..budget import ParseBudget, read_json
+from ..exceptions import BundleFormatError, IncompatibleTargetError
 
 RECORD_DIR = "conda-meta"
 

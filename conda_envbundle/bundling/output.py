@@ -26,11 +26,11 @@ import stat
 import tempfile
 from collections.abc import Iterator
 
-from .archive.directory import DIR_BUNDLE_MARKER
-from .commit import exchange, rename_noreplace
-from .exceptions import EnvBundleError, OutputExistsError, TargetBusyError
-from .fstree import name_max, remove_tree
-from .manifest import MANIFEST_PATH
+from ..archive.directory import DIR_BUNDLE_MARKER
+from ..exceptions import EnvBundleError, OutputExistsError, TargetBusyError
+from ..fstree import name_max, remove_tree
+from ..manifest import MANIFEST_PATH
+from ..renames import exchange, rename_noreplace
 
 PART_MARK = ".envbundle-"
 PART_SUFFIX = ".part"

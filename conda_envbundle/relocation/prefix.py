@@ -16,10 +16,10 @@ from conda.core.portability import (
 from conda.exceptions import BinaryPrefixReplacementError
 from conda.models.enums import FileMode
 
-from . import scan
-from .exceptions import RelocationError
-from .manifest import BINARY, FileEntry, PrefixRule
-from .progress import SILENT, Progress
+from .. import scan
+from ..exceptions import RelocationError
+from ..manifest import BINARY, FileEntry, PrefixRule
+from ..progress import SILENT, Progress
 
 
 def relocate_files(

@@ -15,23 +15,16 @@ import posixpath
 from collections.abc import Iterator
 from typing import TypeVar
 
-from .archive.codecs import describe
-from .archive.members import DIRECTORY, REGULAR, SYMLINK, Member, Reader
-from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
-from .fstree import make_dirs
-from .manifest import (
-    DIR,
-    FILE,
-    MANIFEST_PATH,
-    FileEntry,
-    Manifest,
-    ParseBudget,
-    link_stays_inside,
-    read_json,
-)
-from .manifest import SYMLINK as SYMLINK_KIND
-from .progress import SILENT, Progress
-from .writers import OPEN_FLAGS, SMALL_FILE, FileWriters
+from ..archive.codecs import describe
+from ..archive.members import DIRECTORY, REGULAR, SYMLINK, Member, Reader
+from ..budget import ParseBudget, read_json
+from ..exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
+from ..fstree import make_dirs
+from ..manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest
+from ..manifest import SYMLINK as SYMLINK_KIND
+from ..paths import link_stays_inside
+from ..progress import SILENT, Progress
+from .filewriters import OPEN_FLAGS, SMALL_FILE, FileWriters
 
 T = TypeVar("T")
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}

@@ -7,21 +7,21 @@ output (``-``) is streamed as it goes.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import sys
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import progress
-from .archive import open_writer, sh
-from .archive.members import SizeChangedError
-from .exceptions import FileChangedError, TargetWriteError
-from .fstree import umask
+from .. import progress
+from ..archive import open_writer, sh
+from ..archive.members import SizeChangedError
+from ..exceptions import FileChangedError, TargetWriteError
+from ..fstree import umask
+from ..manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
 from .inventory import Inventory
-from .manifest import DIR, MANIFEST_PATH, SYMLINK, Manifest
 from .output import mark_dir_bundle, part_dir, part_file, place
+from .plan import Plan
 from .readahead import ReadAhead, changed
 
 
@@ -61,25 +61,11 @@ class _HashingFile:
         return False
 
 
-@dataclass
-class WriteOptions:
-    """How to encode the bundle (``sh_codec`` and ``dest_prefix`` matter to ``sh`` only)."""
-
-    fmt: str
-    level: int | None
-    threads: int
-    sh_codec: str = "gzip"
-    dest_prefix: str | None = None
-    show_progress: bool = False
-    force: bool = False  # replace an existing output (only what output.py allows)
-
-
-def write_bundle(
-    inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
-) -> WriteResult:
-    """Write the bundle to ``output`` (``-`` for standard output)."""
+def write_bundle(inventory: Inventory, manifest: Manifest, plan: Plan) -> WriteResult:
+    """Write the bundle where ``plan`` says (``-``: standard output)."""
+    output = plan.output
     try:
-        return _write(inventory, manifest, output, options)
+        return _write(inventory, manifest, plan)
     except BrokenPipeError:
         raise  # the reader of standard output went away: the CLI ends quietly
     except OSError as exc:
@@ -90,60 +76,62 @@ def write_bundle(
         ) from exc
 
 
-def _write(
-    inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
-) -> WriteResult:
+def _write(inventory: Inventory, manifest: Manifest, plan: Plan) -> WriteResult:
+    output = plan.output
     if output == "-":
         out = _HashingFile(sys.stdout.buffer)
-        _stream(inventory, manifest, out, options)
+        _stream(inventory, manifest, out, plan)
         out.flush()
         return WriteResult(out.size, out.digest.hexdigest())
     output = os.path.abspath(output)
-    if options.fmt == "dir":
-        return _write_directory(inventory, manifest, output, options)
+    if plan.fmt == "dir":
+        return _write_directory(inventory, manifest, output, plan)
     with part_file(output) as (temp, fd), os.fdopen(fd, "w+b", closefd=False) as raw:
         # the .part stays locked (fd open) until it is in place: see output.py
-        if options.fmt == "sh":
-            result = _write_installer(inventory, manifest, raw, options)
+        if plan.fmt == "sh":
+            result = _write_installer(inventory, manifest, raw, plan)
         else:
             out = _HashingFile(raw)
-            _stream(inventory, manifest, out, options)
+            _stream(inventory, manifest, out, plan)
             result = WriteResult(out.size, out.digest.hexdigest())
         raw.flush()
         os.fsync(raw.fileno())
-        os.chmod(temp, (0o777 if options.fmt == "sh" else 0o666) & ~umask())
-        place(temp, output, options.fmt, options.force)
+        os.chmod(temp, (0o777 if plan.fmt == "sh" else 0o666) & ~umask())
+        place(temp, output, plan.fmt, plan.force)
     return result
 
 
 def _write_installer(
-    inventory: Inventory, manifest: Manifest, raw: BinaryIO, options: WriteOptions
+    inventory: Inventory, manifest: Manifest, raw: BinaryIO, plan: Plan
 ) -> WriteResult:
     """The shell header, then the payload, then the file's sha256 sealed into the header."""
-    head = sh.header_for(manifest, payload=options.sh_codec, dest=options.dest_prefix or "")
+    head = sh.header_for(manifest, payload=plan.sh_codec, dest=plan.dest_prefix or "")
     sealed = _HashingFile(raw)  # the header, its sha256 field still zeros, and the payload
     sealed.write(head)
-    payload = dataclasses.replace(options, fmt=sh.payload_format(options.sh_codec))
-    _stream(inventory, manifest, sealed, payload)
+    _stream(inventory, manifest, sealed, plan)
     return WriteResult(sealed.size, sh.seal_file(raw, head, sealed.digest.hexdigest()))
 
 
 def _write_directory(
-    inventory: Inventory, manifest: Manifest, output: str, options: WriteOptions
+    inventory: Inventory, manifest: Manifest, output: str, plan: Plan
 ) -> WriteResult:
     with part_dir(output) as temp:
-        _stream(inventory, manifest, temp, options)
+        _stream(inventory, manifest, temp, plan)
         mark_dir_bundle(temp, inventory.mtime)
         os.chmod(temp, 0o777 & ~umask())
-        place(temp, output, options.fmt, options.force)
+        place(temp, output, plan.fmt, plan.force)
     return WriteResult(manifest.total_size, None)
 
 
-def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions) -> None:
+def _stream(inventory: Inventory, manifest: Manifest, out, plan: Plan) -> None:
     with (
-        progress.step("Writing", manifest.total_size, options.show_progress) as writing,
+        progress.step("Writing", manifest.total_size, plan.show_progress) as writing,
         open_writer(
-            out, options.fmt, mtime=inventory.mtime, level=options.level, threads=options.threads
+            out,
+            plan.payload_format,
+            mtime=inventory.mtime,
+            level=plan.level,
+            threads=plan.codec_threads,
         ) as writer,
         ReadAhead(inventory.items, inventory.prefix, manifest.subdir) as entries,
     ):
@@ -160,13 +148,3 @@ def _stream(inventory: Inventory, manifest: Manifest, out, options: WriteOptions
                 except SizeChangedError:
                     raise FileChangedError(changed(item)) from None
                 writing.advance(entry.size)
-        if entries.mismatched:
-            raise RecordMismatch(entries.mismatched)
-
-
-class RecordMismatch(Exception):
-    """Files whose bytes differ from conda's record of them (the bundle must be redone)."""
-
-    def __init__(self, paths: list[str]) -> None:
-        super().__init__(", ".join(paths))
-        self.paths = paths

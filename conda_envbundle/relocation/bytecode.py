@@ -8,20 +8,14 @@ changes gets its pyc compiled again, by the environment's own python.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
 import struct
 import subprocess
-import tempfile
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
-from .exceptions import RelocationError
-from .items import Item
-from .manifest import FILE, SYMLINK
-from .relocate import worker_count
+from ..exceptions import RelocationError
 
 HEADER_SIZE = 16
 _SIZE_MASK = 0xFFFFFFFF
@@ -141,64 +135,3 @@ def environment_python(root: str) -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def match_source_mtimes(items: list[Item], prefix: str) -> None:
-    """Give each shipped ``.py`` the mtime its shipped timestamp-based ``.pyc`` expects
-    (for a symlinked source, the file it points to)."""
-    files = {item.entry.path: item for item in items if item.entry.kind == FILE}
-    links = _links(items)
-    found = [(files.get(resolve(src, links)), files[pyc]) for src, pyc in pairs(files, links)]
-    todo = [(source, pyc) for source, pyc in found if source is not None]
-    # Tens of thousands of 16-byte reads in a large environment: opening files waits on
-    # the disk and releases the GIL, so a few threads overlap them.
-    with ThreadPoolExecutor(max_workers=worker_count(0)) as pool:
-        headers = pool.map(lambda pair: pair[1].head(prefix, HEADER_SIZE), todo)
-        for (source, _), header in zip(todo, headers, strict=True):
-            if source.mtime is None:
-                source.mtime = source_mtime(header, source.entry.size)
-
-
-def _links(items: list[Item]) -> dict[str, str]:
-    return {item.entry.path: item.entry.link_target for item in items if item.entry.kind == SYMLINK}
-
-
-def recompile_relocated(
-    items: list[Item], relocated: dict[str, bytes], prefix: str, dest: str, mtime: int
-) -> None:
-    """Ship fresh pycs for the ``.py`` files that ``--dest-prefix`` rewrote.
-
-    ``relocated`` holds their new bytes by path. They are compiled by the environment's
-    own python as if at ``dest``, with the bundle's timestamp, so the output stays
-    reproducible; a pyc this python does not compile (another cache tag) is left as is.
-    """
-    files = {item.entry.path: item for item in items if item.entry.kind == FILE}
-    links = _links(items)
-    jobs = [(src, pyc) for src, pyc in pairs(files, links) if resolve(src, links) in relocated]
-    python = environment_python(prefix)
-    if not jobs or python is None:
-        return
-    with tempfile.TemporaryDirectory(prefix="envbundle-pyc-") as work:
-        for source, _ in jobs:
-            path = os.path.join(work, source)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as fh:
-                fh.write(relocated[resolve(source, links)])
-            os.utime(path, (mtime, mtime))
-        recompile(python, work, dest, jobs)
-        for source, pyc in jobs:
-            compiled = os.path.join(work, pyc)
-            if os.path.exists(compiled):
-                with open(compiled, "rb") as fh:
-                    _ship(files[pyc], fh.read())
-                files[resolve(source, links)].mtime = mtime
-
-
-def _ship(item: Item, content: bytes) -> None:
-    """Ship ``content`` for ``item`` from memory instead of its file."""
-    item.content = content
-    item.source = None
-    item.rewrite_from = None
-    item.verify = False
-    item.entry.size = len(content)
-    item.entry.sha256 = hashlib.sha256(content).hexdigest()

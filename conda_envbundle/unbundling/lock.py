@@ -14,7 +14,7 @@ import errno
 import os
 from collections.abc import Iterator
 
-from .exceptions import TargetBusyError, TargetWriteError
+from ..exceptions import TargetBusyError, TargetWriteError
 
 LOCK_MARK = ".envbundle-lock"
 

@@ -12,12 +12,12 @@ import hashlib
 import os
 from collections.abc import Iterator
 
-from .exceptions import FileChangedError, source_read_error
-from .feed import Feed
+from ..exceptions import FileChangedError, source_read_error
+from ..feed import Feed
+from ..manifest import FILE
+from ..scan import signature
 from .items import Item
-from .manifest import FILE, PrefixRule
-from .relocate import relocated_bytes
-from .scan import signature
+from .retarget import rewritten
 
 BLOCK_SIZE = 1 << 20
 BATCH_BYTES = 1 << 20
@@ -32,8 +32,8 @@ class ReadAhead:
     """Iterate as ``(item, chunks)``: chunks are None for directories and symlinks, else
     an iterator over the file's bytes that must be consumed before the next item.
 
-    Files whose bytes differ from the sha256 conda recorded (``item.verify``) are listed
-    in ``mismatched`` once iteration has finished.
+    When files' bytes differ from the sha256 conda recorded (``item.verify``), iteration
+    ends by raising :class:`RecordMismatch` naming them.
     """
 
     def __init__(self, items: list[Item], prefix: str, subdir: str) -> None:
@@ -57,6 +57,8 @@ class ReadAhead:
                 yield item, None
             else:
                 yield item, _chunks(block, last, pieces)
+        if self.mismatched:
+            raise RecordMismatch(self.mismatched)
 
     # -- the reader thread -----------------------------------------------------------
 
@@ -93,7 +95,7 @@ class ReadAhead:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(changed(item))
             if item.rewrite_from is not None:
-                yield item, self._rewritten(item, item.rewrite_from, fh.read()), False
+                yield item, rewritten(item, fh.read(), self.subdir), False
             else:
                 digest = hashlib.sha256() if item.verify else None
                 remaining = entry.size + 1  # one byte more shows that the file grew
@@ -110,16 +112,6 @@ class ReadAhead:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(changed(item))
         yield item, b"", True
-
-    def _rewritten(self, item: Item, rule: PrefixRule, data: bytes) -> bytes:
-        """The file relocated at bundle time (``--dest-prefix``), as the inventory hashed it.
-
-        ``rule`` is the item's ``rewrite_from``; the item's own rule holds the destination.
-        """
-        dest = item.entry.prefix
-        if dest is None:
-            raise ValueError(f"{item.entry.path!r} is rewritten at bundle time but has no rule.")
-        return relocated_bytes(data, rule, dest.placeholder, self.subdir, item.entry.path)
 
 
 def _chunks(block: bytes, last: bool, pieces: Iterator[_Piece]) -> Iterator[bytes]:
@@ -138,3 +130,12 @@ def changed(item: Item) -> str:
         f"{item.source or item.entry.path} changed while it was being bundled. Stop "
         "whatever is writing to the environment and run conda bundle again."
     )
+
+
+class RecordMismatch(Exception):
+    """Files whose bytes differ from conda's record of them: the bundle must be made again,
+    reading them in full."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(", ".join(paths))
+        self.paths = paths

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .exceptions import needs
-from .manifest import FileEntry, PrefixRule
+from ..exceptions import needs
+from ..manifest import FileEntry, PrefixRule
 
 # Generated and sanitised entries are held compressed (see Item) by zstd, at its fastest.
 _LEVEL = 1
