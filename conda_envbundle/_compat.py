@@ -33,6 +33,7 @@ __all__ = [
     "native_subdir",
     "progress_bar",
     "protect_frozen_envs",
+    "recorded_paths",
     "register_env",
     "site_packages_short_path",
     "virtual_package_versions",
@@ -195,3 +196,18 @@ def installed_path(path: str, noarch_python: bool, site_packages: str | None) ->
 
         return get_python_noarch_target_path(path, site_packages)
     return path
+
+
+def recorded_paths(prefix: str, rec) -> list[dict]:
+    """The ``paths_data`` entries of ``rec``'s record file in ``prefix``, with their hashes.
+
+    Read from the file itself: conda 24.7's PrefixData keeps ``paths_data`` as plain
+    PathData, without the hashes. Empty when the record cannot be read.
+    """
+    record_file = os.path.join(prefix, "conda-meta", f"{rec.name}-{rec.version}-{rec.build}.json")
+    try:
+        with open(record_file, "rb") as fh:
+            paths = (json.load(fh).get("paths_data") or {}).get("paths") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [item for item in paths if isinstance(item, dict)]

@@ -30,11 +30,11 @@ from conda_envbundle.archive.tar import (
     GNU_LONGNAME,
     PAX_GLOBAL,
     PAX_LOCAL,
-    TarReader,
     TarWriter,
     member_header,
     padding,
 )
+from conda_envbundle.archive.tarread import TarReader
 from conda_envbundle.archive.zip import ZipReader, ZipWriter
 from conda_envbundle.exceptions import BundleFormatError
 

@@ -19,7 +19,8 @@ from .codecs import CODECS, compressing, decompressing
 from .directory import DirReader, DirWriter
 from .members import Reader, Writer
 from .prefetch import Prefetched, Prefixed
-from .tar import BLOCK, TarReader, TarWriter
+from .tar import BLOCK, TarWriter
+from .tarread import TarReader
 from .zip import ZipReader, ZipWriter
 
 ZIP_MAGIC = b"PK\x03\x04"

@@ -30,7 +30,8 @@ from ..space import installer_space
 from .codecs import CODECS, decompressing
 from .members import ByteSource, Reader
 from .prefetch import Prefetched, Prefixed
-from .tar import BLOCK, TarReader
+from .tar import BLOCK
+from .tarread import TarReader
 
 if TYPE_CHECKING:
     from ..manifest import Manifest

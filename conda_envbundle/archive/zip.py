@@ -139,7 +139,7 @@ def _check_central(info: zipfile.ZipInfo, names: set[str]) -> None:
 
 
 class ZipReader:
-    """Read a zip bundle member by member, like :class:`~.tar.TarReader`."""
+    """Read a zip bundle member by member, like :class:`~.tarread.TarReader`."""
 
     def __init__(self, path: str) -> None:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -93,19 +92,11 @@ def _recorded_hashes(
 ) -> dict[str, tuple[str, int]]:
     """sha256 and size that conda recorded for files installed as the package has them.
 
-    Read from the record file itself: conda 24.7's PrefixData keeps ``paths_data`` as
-    plain PathData, without the hashes. Files conda wrote (entry points, pyc) or changed
-    (prefix replacement) are left out: only a file equal to the package's own can be
-    trusted to hold no prefix.
+    Files conda wrote (entry points, pyc) or changed (prefix replacement) are left out:
+    only a file equal to the package's own can be trusted to hold no prefix.
     """
-    record_file = os.path.join(prefix, "conda-meta", f"{rec.name}-{rec.version}-{rec.build}.json")
-    try:
-        with open(record_file, "rb") as fh:
-            paths = (json.load(fh).get("paths_data") or {}).get("paths") or []
-    except (OSError, ValueError, AttributeError):
-        return {}
     known = {}
-    for item in paths:
+    for item in _compat.recorded_paths(prefix, rec):
         package_sha = item.get("sha256")
         digest = item.get("sha256_in_prefix") or package_sha
         size = item.get("size_in_bytes")

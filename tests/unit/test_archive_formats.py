@@ -16,7 +16,8 @@ import pytest
 
 from conda_envbundle.archive import open_reader, open_writer, sh
 from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK, SizeChangedError
-from conda_envbundle.archive.tar import END_OF_ARCHIVE, TarReader, TarWriter
+from conda_envbundle.archive.tar import END_OF_ARCHIVE, TarWriter
+from conda_envbundle.archive.tarread import TarReader
 from conda_envbundle.exceptions import BundleFormatError, ChecksumMismatchError
 from conda_envbundle.manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest
 from conda_envbundle.manifest import SYMLINK as LINK

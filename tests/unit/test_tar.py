@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from conda_envbundle.archive.members import REGULAR, SYMLINK
-from conda_envbundle.archive.tar import TarReader, TarWriter
+from conda_envbundle.archive.tar import TarWriter
+from conda_envbundle.archive.tarread import TarReader
 from conda_envbundle.exceptions import BundleFormatError
 
 LONG = "lib/" + "d" * 120 + "/ünïcødé/" + "f" * 110 + ".txt"
