@@ -6,6 +6,7 @@ machinery is the throughput ceiling of conda-pack.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 
 from .members import DIRECTORY, REGULAR, SYMLINK, ByteSink, exactly
@@ -32,30 +33,42 @@ def _fits_ustar(path: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
+# name, mode, uid, gid, size, mtime, checksum, kind, link, magic+version, uname, gname,
+# devmajor, devminor, prefix, padding: struct pads each field with NULs, in C.
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+_ZERO_ID = _octal(0, 8)
+_MAGIC = b"ustar\x0000"
+# The checksum counts its own field as eight spaces.
+_CHECKSUM_SPACES = sum(b" " * 8)
+
+
 def _header(
     name: bytes, prefix: bytes, mode: int, size: int, mtime: int, kind: bytes, link: bytes = b""
 ) -> bytes:
-    fields = [
-        name.ljust(100, b"\0"),
-        _octal(mode, 8),
-        _octal(0, 8),
-        _octal(0, 8),
-        _octal(size, 12),
-        _octal(mtime, 12),
-        b" " * 8,
+    fields = (_octal(mode, 8), _octal(size, 12), _octal(mtime, 12))
+    checksum = _CHECKSUM_SPACES + sum(name) + sum(prefix) + sum(link) + kind[0]
+    checksum += sum(map(sum, fields)) + _FIXED_SUM
+    return _USTAR.pack(
+        name,
+        fields[0],
+        _ZERO_ID,
+        _ZERO_ID,
+        fields[1],
+        fields[2],
+        b"%06o\0 " % checksum,
         kind,
-        link.ljust(100, b"\0"),
-        b"ustar\x0000",
-        b"\0" * 32,
-        b"\0" * 32,
-        _octal(0, 8),
-        _octal(0, 8),
-        prefix.ljust(155, b"\0"),
-        b"\0" * 12,
-    ]
-    block = bytearray(b"".join(fields))
-    block[148:156] = b"%06o\0 " % sum(block)
-    return bytes(block)
+        link,
+        _MAGIC,
+        b"",
+        b"",
+        _ZERO_ID,
+        _ZERO_ID,
+        prefix,
+    )
+
+
+# uid, gid, devmajor, devminor (all zero) and the magic: the same in every header.
+_FIXED_SUM = 4 * sum(_ZERO_ID) + sum(_MAGIC)
 
 
 def _pax_record(key: str, value: bytes) -> bytes:
@@ -98,6 +111,8 @@ END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 
 
 _FLUSH_AT = 1 << 20
+# Files up to this size are joined with their header and padding before being buffered.
+_SMALL_FILE = 64 << 10
 
 
 class TarWriter:
@@ -140,7 +155,11 @@ class TarWriter:
         ``mtime`` overrides the bundle's one timestamp (a ``.py`` whose ``.pyc`` expects it).
         """
         stamp = self.mtime if mtime is None else mtime
-        self._write(member_header(path, REGULAR, mode=mode, size=size, mtime=stamp))
+        head = member_header(path, REGULAR, mode=mode, size=size, mtime=stamp)
+        if size <= _SMALL_FILE:  # most files: one write of header, data and padding
+            self._write(head + b"".join(exactly(path, size, chunks)) + padding(size))
+            return size
+        self._write(head)
         for chunk in exactly(path, size, chunks):
             self._write(chunk)
         self._write(padding(size))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from ..exceptions import FileChangedError, source_read_error
 from ..feed import Feed
@@ -95,23 +96,36 @@ class ReadAhead:
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(changed(item))
             if item.rewrite_from is not None:
-                yield item, rewritten(item, fh.read(), self.subdir), False
+                pieces: Iterable[bytes] = [rewritten(item, fh.read(), self.subdir)]
+            elif entry.size < BLOCK_SIZE:  # most files: one read
+                pieces = [fh.read(entry.size + 1)]  # one byte more shows that the file grew
+                self._check(item, pieces[0])
             else:
-                digest = hashlib.sha256() if item.verify else None
-                remaining = entry.size + 1  # one byte more shows that the file grew
-                while remaining > 0:
-                    block = fh.read(min(BLOCK_SIZE, remaining))
-                    if not block:
-                        break
-                    remaining -= len(block)
-                    if digest is not None:
-                        digest.update(block)
-                    yield item, block, False
-                if digest is not None and digest.hexdigest() != entry.sha256:
-                    self.mismatched.append(entry.path)
+                pieces = self._blocks(item, fh)
+            yield from ((item, block, False) for block in pieces)
             if signature(os.fstat(fh.fileno())) != item.signature:
                 raise FileChangedError(changed(item))
         yield item, b"", True
+
+    def _blocks(self, item: Item, fh: BinaryIO) -> Iterator[bytes]:
+        """A large file's blocks, hashed on the way when conda's record is to be checked."""
+        digest = hashlib.sha256() if item.verify else None
+        remaining = item.entry.size + 1
+        while remaining > 0:
+            block = fh.read(min(BLOCK_SIZE, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            if digest is not None:
+                digest.update(block)
+            yield block
+        if digest is not None and digest.hexdigest() != item.entry.sha256:
+            self.mismatched.append(item.entry.path)
+
+    def _check(self, item: Item, data: bytes) -> None:
+        """Note a file whose bytes are not those conda recorded (``item.verify``)."""
+        if item.verify and hashlib.sha256(data).hexdigest() != item.entry.sha256:
+            self.mismatched.append(item.entry.path)
 
 
 def _chunks(block: bytes, last: bool, pieces: Iterator[_Piece]) -> Iterator[bytes]:
