@@ -19,10 +19,11 @@ from .budget import ParseBudget
 from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
 from .paths import is_utf8, link_stays_inside, path_problem, text_problem
 
+# Where the manifest lives and its checksum key: the no-conda unpacker reads them too.
+from .relocation.rules import CHECKSUM_KEY, MANIFEST_PATH
+
 FORMAT_NAME = "conda-envbundle"
 FORMAT_VERSION = 1
-MANIFEST_DIR = "conda-meta/envbundle"
-MANIFEST_PATH = f"{MANIFEST_DIR}/manifest.json"
 
 TEXT = "text"
 BINARY = "binary"
@@ -30,10 +31,9 @@ FILE = "file"
 DIR = "dir"
 SYMLINK = "symlink"
 
-# The manifest's own checksum: sha256 of its canonical JSON without this key. It catches
-# damage the per-file checksums cannot (a flipped size, mode or prefix rule); it is not a
-# signature: whoever can change a bundle can recompute it.
-CHECKSUM_KEY = "manifest_sha256"
+# The manifest's own checksum (CHECKSUM_KEY) catches damage the per-file checksums cannot
+# (a flipped size, mode or prefix rule); it is not a signature: whoever can change a
+# bundle can recompute it.
 # Modes a manifest may give: permission bits and the sticky bit, never setuid/setgid
 # (``conda bundle`` strips them; a bundle that carries them was not made by it).
 ALLOWED_MODE_BITS = 0o1777

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from .manifest import FILE, TEXT, Manifest
-from .relocation.records import is_record_path
+from .relocation.rules import is_record_path
 
 # The kept manifest's fields that do not depend on the target (its checksum, the
 # prefix_limit number) may change length by a few bytes.

@@ -18,7 +18,7 @@ import pytest
 from conda_envbundle.budget import MAX_PARSE_COST, ParseBudget
 from conda_envbundle.exceptions import BundleFormatError, EnvBundleError
 from conda_envbundle.manifest import Manifest
-from conda_envbundle.relocation.records import is_record_path
+from conda_envbundle.relocation.rules import is_record_path
 
 from .support.crafted import Bundle
 from .support.envs import CONDA

@@ -35,7 +35,7 @@ from conda_envbundle.exceptions import (
 )
 from conda_envbundle.manifest import MANIFEST_PATH
 from conda_envbundle.paths import path_problem
-from conda_envbundle.relocation.records import is_record_path
+from conda_envbundle.relocation.rules import is_record_path
 
 from .support.cli import assert_clean_error
 from .support.crafted import Bundle, Raw, ZipEntry, raw_zip, tree, zip_entries

@@ -17,7 +17,7 @@ from ..exceptions import UnsafeLinkError
 from ..manifest import BINARY, DIR, FILE, SYMLINK, TEXT, FileEntry, PrefixRule
 from ..paths import link_stays_inside
 from ..relocation.prefix import worker_count
-from ..relocation.records import encode_record, is_record_path, refresh_record
+from ..relocation.rules import encode_record, is_record_path, refresh_record
 from .items import Item
 from .packages import PackageFiles
 from .refusals import bad_links_message

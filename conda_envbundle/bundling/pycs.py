@@ -10,8 +10,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ..manifest import FILE, SYMLINK
-from ..relocation.bytecode import HEADER_SIZE, pairs, resolve, source_mtime
 from ..relocation.prefix import worker_count
+from ..relocation.rules import PYC_HEADER_SIZE, pairs, resolve, source_mtime
 from .items import Item
 
 
@@ -25,7 +25,7 @@ def match_source_mtimes(items: list[Item], prefix: str) -> None:
     # Tens of thousands of 16-byte reads in a large environment: opening files waits on
     # the disk and releases the GIL, so a few threads overlap them.
     with ThreadPoolExecutor(max_workers=worker_count(0)) as pool:
-        headers = pool.map(lambda pair: pair[1].head(prefix, HEADER_SIZE), todo)
+        headers = pool.map(lambda pair: pair[1].head(prefix, PYC_HEADER_SIZE), todo)
         for (source, _), header in zip(todo, headers, strict=True):
             if source.mtime is None:
                 source.mtime = source_mtime(header, source.entry.size)

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from .. import scan
 from ..exceptions import EnvBundleError
 from ..manifest import FILE, PrefixRule
-from ..relocation.bytecode import environment_python, pairs, python_unsafe, recompile, resolve
+from ..relocation.bytecode import environment_python, recompile
 from ..relocation.prefix import relocated_bytes, worker_count
+from ..relocation.rules import pairs, python_unsafe, resolve
 from .items import Item
 from .pycs import links_of
 

@@ -16,6 +16,7 @@ from importlib import resources
 
 from .. import scan
 from ..manifest import FILE, FileEntry
+from ..relocation import rules_source
 from .items import Item
 
 # Environment variables hold this in place of the prefix while the activation scripts are
@@ -25,11 +26,24 @@ UNPACK_SCRIPT = "bin/.conda-unpack.py"
 LAUNCHER = "bin/conda-unpack"
 ACTIVATION = ("bin/activate", "bin/deactivate", "bin/activate.fish")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The unpack template's import of the rules it shares with conda unbundle: a bundle
+# carries the rules' source in its place, as the environment's python cannot import us.
+_RULES_IMPORT = re.compile(
+    r"^from conda_envbundle\.relocation\.rules import \([^)]*\)\n", re.MULTILINE
+)
 
 
 def _template(name: str) -> str:
     templates = resources.files("conda_envbundle").joinpath("templates")
     return templates.joinpath(name).read_text("utf-8")
+
+
+def unpack_script() -> str:
+    """``bin/.conda-unpack.py``: the unpack template with relocation/rules.py spliced in."""
+    script, spliced = _RULES_IMPORT.subn(lambda _: rules_source(), _template("unpack.py"))
+    if spliced != 1:
+        raise RuntimeError("templates/unpack.py must import relocation.rules exactly once")
+    return script
 
 
 def generated_paths(has_conda: bool) -> list[str]:
@@ -44,7 +58,7 @@ def generated_items(prefix: str, has_conda: bool) -> list[Item]:
     no path: they work before ``conda-unpack`` has run, and after any move.
     """
     items = [
-        _item(UNPACK_SCRIPT, _template("unpack.py"), 0o644),
+        _item(UNPACK_SCRIPT, unpack_script(), 0o644),
         _item(LAUNCHER, _template("conda-unpack.sh"), 0o755),
     ]
     if not has_conda:

@@ -8,7 +8,8 @@ import posixpath
 from collections.abc import Iterable
 
 from ..exceptions import EnvBundleError
-from ..manifest import DIR, FILE, MANIFEST_DIR, SYMLINK
+from ..manifest import DIR, FILE, SYMLINK
+from ..relocation.rules import MANIFEST_DIR
 
 SKIPPED_TOP_LEVEL = {"pkgs", "envs", "conda-bld", ".conda_lock"}
 

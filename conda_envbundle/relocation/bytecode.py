@@ -1,96 +1,32 @@
-"""Timestamp-based ``.pyc`` files and the ``.py`` sources they check.
+"""Compiling pycs again in the environment's own python.
 
-Such a pyc records its source's mtime and size; where they differ python compiles the
-source again on import, and rewrites the pyc if it may write there. A bundle therefore
-gives each ``.py`` the mtime its pyc expects, and a ``.py`` whose content relocation
-changes gets its pyc compiled again, by the environment's own python.
+Which pyc checks which source, and the mtime it expects, are rules the no-conda unpacker
+shares (relocation/rules.py); this module runs them in the environment's python.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import posixpath
-import struct
 import subprocess
-from collections.abc import Iterable
 
 from ..exceptions import RelocationError
+from . import rules_source
 
-HEADER_SIZE = 16
-_SIZE_MASK = 0xFFFFFFFF
-
-# Run by the environment's python: compile each source to the pyc path it ships, when that
-# path is this python's own (its cache tag and optimization level), as a timestamp pyc.
-# Each file on its own: one that fails is named and does not stop the others.
-COMPILE = """\
-import importlib.util, json, py_compile, sys
-failed = 0
-for src, pyc, shown in json.load(sys.stdin):
-    for opt in ("", 1, 2):
-        if importlib.util.cache_from_source(src, optimization=opt) == pyc:
-            try:
-                py_compile.compile(src, pyc, shown, True, opt or 0,
-                                   py_compile.PycInvalidationMode.TIMESTAMP)
-            except Exception as exc:
-                failed += 1
-                print(f"{shown}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-sys.exit(1 if failed else 0)
+# Run by the environment's python after the rules' source: compile each source to the pyc
+# path it ships (rules.compile_pyc). Each file on its own: one that fails is named and
+# does not stop the others.
+_DRIVER = """
+import json as _json, sys as _sys
+_failed = 0
+for _src, _pyc, _shown in _json.load(_sys.stdin):
+    try:
+        compile_pyc(_src, _pyc, _shown)
+    except Exception as _exc:
+        _failed += 1
+        print(f"{_shown}: {type(_exc).__name__}: {_exc}".splitlines()[0], file=_sys.stderr)
+_sys.exit(1 if _failed else 0)
 """
-
-
-def python_unsafe(path: str) -> bool:
-    """True when ``path`` cannot stand inside a python string literal as written: python
-    sources that hold the environment's path would no longer compile."""
-    return any(c in "'\"\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in path)
-
-
-def source_of(pyc: str) -> str | None:
-    """``pkg/mod.py`` for ``pkg/__pycache__/mod.<tag>[.opt-N].pyc``; None for other paths."""
-    directory, _, name = pyc.rpartition("/")
-    if not name.endswith(".pyc") or directory.rpartition("/")[2] != "__pycache__":
-        return None
-    parent = directory[: -len("__pycache__")]
-    return f"{parent}{name.split('.', 1)[0]}.py"
-
-
-def expected_source(header: bytes) -> tuple[int, int] | None:
-    """The (mtime, size) a timestamp-based pyc expects of its source; None otherwise."""
-    if len(header) < HEADER_SIZE:
-        return None
-    flags, mtime, size = struct.unpack("<III", header[4:HEADER_SIZE])
-    return (mtime, size) if flags == 0 else None
-
-
-def source_mtime(header: bytes, source_size: int) -> int | None:
-    """The mtime to give a source of ``source_size`` bytes so the pyc stays valid."""
-    expected = expected_source(header)
-    if expected is None or expected[1] != source_size & _SIZE_MASK:
-        return None
-    return expected[0]
-
-
-def resolve(path: str, links: dict[str, str]) -> str:
-    """``path`` with the symlinks of ``links`` (path -> target) followed."""
-    for _ in range(40):
-        target = links.get(path)
-        if target is None:
-            break
-        path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-    return path
-
-
-def pairs(paths: Iterable[str], links: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    """``(source, pyc)`` for every pyc among ``paths`` whose source is among them too, or
-    among ``links`` (a source can be a symlink: python checks what it points to)."""
-    present = set(paths)
-    sources = present | set(links or ())
-    found = []
-    for path in sorted(present):
-        source = source_of(path)
-        if source in sources:
-            found.append((source, path))
-    return found
 
 
 def recompile(python: str, root: str, shown_root: str, jobs: list[tuple[str, str]]) -> None:
@@ -110,7 +46,7 @@ def recompile(python: str, root: str, shown_root: str, jobs: list[tuple[str, str
     )
     try:
         subprocess.run(
-            [python, "-B", "-s", "-E", "-c", COMPILE],
+            [python, "-B", "-s", "-E", "-c", rules_source() + _DRIVER],
             input=json.dumps(spec).encode(),
             env={**os.environ, "LD_LIBRARY_PATH": library_path},
             capture_output=True,

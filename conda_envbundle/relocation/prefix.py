@@ -1,10 +1,16 @@
-"""Prefix rewriting with conda's own code, plus shebangs that work without activation."""
+"""Prefix rewriting with conda's own code, plus shebangs that work without activation.
+
+The no-conda unpacker (templates/unpack.py) cannot use conda: it has its own copy of
+conda's replacement (text: plain replacement in conda's encodings; binary: NUL-padded
+replacement inside C strings) and shares the shebang rule (rules.fix_shebang).
+tests/test_unpack_parity.py proves that both relocate alike.
+"""
 
 from __future__ import annotations
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from conda.core.portability import (
     SHEBANG_REGEX,
@@ -20,6 +26,7 @@ from .. import scan
 from ..exceptions import RelocationError
 from ..manifest import BINARY, FileEntry, PrefixRule
 from ..progress import SILENT, Progress
+from . import rules
 
 
 def relocate_files(
@@ -113,40 +120,13 @@ def _too_long(path: str, placeholder: str) -> str:
     )
 
 
-# The /bin/sh exec trampolines that conda (quoted interpreter) and pip/distlib (unquoted)
-# write when a shebang would be too long or contain spaces.
-_TRAMPOLINE = re.compile(
-    rb"#!/bin/sh\n'''exec' (?:\"(?P<quoted>[^\"\n]+)\"|(?P<bare>[^\n]+?)) \"\$0\" \"\$@\""
-    rb"(?: #'''\n|\n' '''\n)"
-)
-
-
 def fix_shebang(data: bytes, new_prefix: str) -> bytes:
-    """Make a script whose interpreter is in the environment run with no activation.
-
-    The kernel reads at most 127 bytes of a shebang and splits it at spaces. A python
-    interpreter that does not fit gets conda's ``/bin/sh`` exec trampoline (regenerated
-    when the script already had one, as pip's unquoted form breaks on spaces); other
-    interpreters get conda's ``/usr/bin/env`` form, the best a non-python script can have.
-    """
-    if not data.startswith(b"#!"):
-        return data
-    trampoline = _TRAMPOLINE.match(data)
-    if trampoline:
-        executable = os.fsdecode(trampoline["quoted"] or trampoline["bare"])
-        rest = data[trampoline.end() :]
-    else:
-        end = data.find(b"\n")
-        match = re.match(SHEBANG_REGEX, data if end < 0 else data[:end])
-        if not match:
-            return data
-        _, exe, options = match.groups()
-        if options.strip():
-            return replace_long_shebang(FileMode.text, data)
-        executable = os.fsdecode(exe).replace("\\ ", " ")
-        rest = data[end + 1 :] if end >= 0 else b""
-    if not executable.startswith(new_prefix.rstrip("/") + "/"):
-        return data
-    if not os.path.basename(executable).startswith("python"):
-        return replace_long_shebang(FileMode.text, data)
-    return os.fsencode(generate_shebang_for_entry_point(executable)) + rest
+    """Make a script whose interpreter is in the environment run with no activation, by
+    the shared rule (:func:`.rules.fix_shebang`) with conda's own shebang code."""
+    return rules.fix_shebang(
+        data,
+        new_prefix,
+        SHEBANG_REGEX,
+        generate_shebang_for_entry_point,
+        partial(replace_long_shebang, FileMode.text),
+    )

@@ -12,30 +12,49 @@ nothing through a symlink, is ever read for rewriting or written.
 
 import argparse
 import contextlib
+import functools
 import hashlib
-import importlib.util
 import json
 import os
 import platform
 import py_compile
 import re
-import struct
 import subprocess
 import sys
 import tempfile
 
-MANIFEST = os.path.join("conda-meta", "envbundle", "manifest.json")
+# What conda unbundle applies too; a bundle carries that module's source in place of this
+# import (bundling/standalone.py), so this file needs nothing but the standard library.
+from conda_envbundle.relocation.rules import (
+    CHECKSUM_KEY,
+    MANIFEST_DIR,
+    MANIFEST_PATH,
+    PYC_HEADER_SIZE,
+    compile_pyc,
+    encode_record,
+    fix_shebang,
+    is_record_path,
+    json_unsafe,
+    pairs,
+    paths_of,
+    python_unsafe,
+    refresh_record,
+    resolve,
+    source_mtime,
+)
+
 # Written before the first file is rewritten and removed after the last: a run that was
 # killed (or failed) leaves it, naming where it was moving the environment, so the next
 # run knows that some files hold that path instead of the recorded one.
-JOURNAL = os.path.join("conda-meta", "envbundle", "unpack-journal.json")
+JOURNAL = MANIFEST_DIR + "/unpack-journal.json"
 TEMP_PREFIX = ".conda-unpack-"
-CHECKSUM_KEY = "manifest_sha256"
-MAX_SHEBANG = 127
-TRAMPOLINE = re.compile(
-    rb"#!/bin/sh\n'''exec' (?:\"(?P<quoted>[^\"\n]+)\"|(?P<bare>[^\n]+?)) \"\$0\" \"\$@\""
-    rb"(?: #'''\n|\n' '''\n)"
-)
+
+# conda unbundle rewrites prefixes with conda.core.portability, which cannot be imported
+# here: what follows copies it for POSIX (tests/unit/test_unpack_rules.py compares the
+# two, tests/test_unpack_parity.py the environments both make).
+ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+MAX_SHEBANG_LENGTH = 127
+SHEBANG_REGEX = rb"^(#!(?:[ ]*)(/(?:\\ |[^ \n\r\t])*)(.*))$"
 
 
 class UnpackError(Exception):
@@ -50,52 +69,73 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def trampoline(executable):
-    """conda's /bin/sh exec trampoline for a python interpreter path."""
-    return f"#!/bin/sh\n'''exec' \"{executable}\" \"$0\" \"$@\" #'''\n"
+def entry_point_shebang(executable):
+    """conda's generate_shebang_for_entry_point: plain when it fits and has no space, else
+    the /bin/sh exec trampoline. (conda counts characters, not bytes.)"""
+    shebang = "#!" + executable + "\n"
+    if len(shebang) > MAX_SHEBANG_LENGTH or " " in executable:
+        return f"#!/bin/sh\n'''exec' \"{executable}\" \"$0\" \"$@\" #'''\n"
+    return shebang
 
 
-def shebang_line(exe, options=b""):
-    """A first line that starts ``exe`` without PATH: plain when it fits the kernel's limit
-    and has no spaces, else the trampoline (python) or /usr/bin/env (anything else)."""
-    plain = b"#!" + os.fsencode(exe) + options + b"\n"
-    if len(plain) <= MAX_SHEBANG and " " not in exe:
-        return plain
-    name = os.path.basename(exe)
-    if name.startswith("python") and not options.strip():
-        return os.fsencode(trampoline(exe))
-    return b"#!/usr/bin/env " + os.fsencode(name) + options + b"\n"
+def long_shebang(data):
+    """conda's replace_long_shebang of a text file: /usr/bin/env when too long or spaced."""
+    match = re.match(SHEBANG_REGEX, data, re.MULTILINE)
+    if match:
+        whole, executable, options = match.groups()
+        prefix, name = executable.decode("utf-8").rsplit("/", 1)
+        if len(whole) > MAX_SHEBANG_LENGTH or "\\ " in prefix:
+            new = "#!/usr/bin/env " + name + options.decode("utf-8")
+            data = data.replace(whole, new.encode("utf-8"))
+    return data
 
 
 def replace_text(data, old, new):
-    """Replace ``old`` by ``new``; a shebang into the environment stays runnable."""
-    old_b, new_b = os.fsencode(old), os.fsencode(new)
-    first, _, rest = data.partition(b"\n")
-    if first.startswith(b"#!" + old_b):
-        exe_tail, options = re.match(rb"(\S*)(.*)", first[2 + len(old_b) :]).groups()
-        return shebang_line(new + os.fsdecode(exe_tail), options) + rest.replace(old_b, new_b)
-    data = data.replace(old_b, new_b)
-    found = TRAMPOLINE.match(data)
-    if found:
-        exe = os.fsdecode(found.group("quoted") or found.group("bare"))
-        if exe.startswith(new.rstrip("/") + "/"):
-            return shebang_line(exe) + data[found.end() :]
+    """conda's replace_prefix of a text file: spaces in a shebang's new prefix escaped (so
+    that fix_shebang chooses a form that runs), every other occurrence replaced as is."""
+    for encoding in ENCODINGS:
+        newline = data.find(b"\n")
+        if newline > -1:
+            first, rest = data[:newline], data[newline:]
+            shebang = ("#!" + old).encode(encoding)
+            if shebang in first:
+                escaped = ("#!" + new).replace(" ", "\\ ").encode(encoding)
+                data = first.replace(shebang, escaped) + rest
+        data = data.replace(old.encode(encoding), new.encode(encoding))
     return data
 
 
 def replace_binary(data, old, new):
-    """Replace ``old`` inside NUL-terminated strings, padding with NULs to the same length."""
-    old_b, new_b = old.encode(), new.encode()
-    if len(new_b) > len(old_b):
-        raise UnpackError(f"a binary file cannot take a prefix longer than {len(old_b)} bytes")
-    pattern = re.compile(re.escape(old_b) + rb"[^\0]*\0", re.DOTALL)
+    """conda's replace_prefix of a binary file: ``old`` replaced inside NUL-terminated
+    strings, each padded with NULs to its length, in each of conda's encodings."""
+    for encoding in ENCODINGS:
+        zero = "\0".encode(encoding)
+        search, replacement = old.encode(encoding), new.encode(encoding)
+        pattern = re.compile(
+            re.escape(search) + b"(?:(?!(?:" + zero + b")).)*" + zero, flags=re.DOTALL
+        )
+        data = pattern.sub(functools.partial(nul_padded, search, replacement), data)
+    return data
 
-    def pad(match):
-        text = match.group()
-        count = text.count(old_b)
-        return text.replace(old_b, new_b) + b"\0" * ((len(old_b) - len(new_b)) * count)
 
-    return pattern.sub(pad, data)
+def nul_padded(search, replacement, match):
+    """One NUL-terminated string with ``search`` replaced, padded to its length."""
+    found = match.group()
+    padding = (len(search) - len(replacement)) * found.count(search)
+    if padding < 0:
+        raise UnpackError("a binary file cannot take a prefix that long.")
+    return found.replace(search, replacement) + b"\0" * padding
+
+
+def relocated(data, rule, olds, prefix):
+    """``data`` with every path of ``olds`` replaced by ``prefix`` by the rule's mode."""
+    if rule["mode"] == "binary":
+        for old in olds:
+            data = replace_binary(data, old, prefix)
+        return data
+    for old in olds:
+        data = replace_text(data, old, prefix)
+    return fix_shebang(data, prefix, SHEBANG_REGEX, entry_point_shebang, long_shebang)
 
 
 def write_atomically(path, data):
@@ -155,6 +195,13 @@ def regular_file(root, path):
 def plan(manifest, prefix, previous):
     """The entries to rewrite: those whose recorded prefix is not where the environment now
     is, and all of them after an interrupted run (``previous``: where it was going)."""
+    try:
+        prefix.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnpackError(
+            f"{prefix!r} is not valid UTF-8, which prefix rewriting needs. Move the "
+            "environment to another path and run conda-unpack again."
+        ) from None
     ruled = [f for f in manifest["files"] if f.get("prefix")]
     todo = [f for f in ruled if {f["prefix"]["placeholder"], previous} - {prefix, None}]
     for entry in todo:
@@ -169,8 +216,13 @@ def plan(manifest, prefix, previous):
             f"This environment is at a path of {len(prefix.encode())} bytes, but its binaries "
             f"can take at most {limit}. Move it to a shorter path and run conda-unpack again."
         )
-    unsafe = any(c in "'\"\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in prefix)
-    if unsafe and any(f["path"].endswith(".py") for f in todo):
+    if json_unsafe(prefix) and any(is_record_path(f["path"]) for f in todo):
+        raise UnpackError(
+            f"{prefix!r} would break conda-meta records that hold the environment's path (a "
+            "quote, backslash or control character). Move it to another path and run "
+            "conda-unpack again."
+        )
+    if python_unsafe(prefix) and any(f["path"].endswith(".py") for f in todo):
         raise UnpackError(
             f"{prefix!r} would break python sources that hold the environment's path (a "
             "quote, backslash or control character). Move it to another path and run "
@@ -205,11 +257,9 @@ def relocate(root, manifest, prefix, previous):
         rule = entry["prefix"]
         with open(path, "rb") as fh:
             data = fh.read()
-        new = data
         # The longer first: one path may begin with the other.
-        for old in sorted({rule["placeholder"], previous} - {None, prefix}, key=len, reverse=True):
-            replace = replace_binary if rule["mode"] == "binary" else replace_text
-            new = replace(new, old, prefix)
+        olds = sorted({rule["placeholder"], previous} - {None, prefix}, key=len, reverse=True)
+        new = relocated(data, rule, olds, prefix)
         if new != data:
             write_atomically(path, new)
             if rule["mode"] == "binary":
@@ -239,75 +289,49 @@ def remove_temporaries(root, paths):
                 os.unlink(os.path.join(directory, name))
 
 
-def installed_path(path, noarch_python, site_packages):
-    if noarch_python and site_packages and path.startswith("site-packages/"):
-        return site_packages + path[len("site-packages") :]
-    if noarch_python and path.startswith("python-scripts/"):
-        return "bin" + path[len("python-scripts") :]
-    return path
-
-
-def update_records(root, hashes, site_packages):
-    """Keep ``sha256_in_prefix`` in conda-meta true after the rewrite."""
-    meta = os.path.join(root, "conda-meta")
-    for name in sorted(os.listdir(meta)):
-        if not name.endswith(".json"):
-            continue
-        path = regular_file(root, "conda-meta/" + name)
-        with open(path) as fh:
-            record = json.load(fh)
-        noarch = record.get("noarch") == "python"
-        changed = False
-        for item in (record.get("paths_data") or {}).get("paths") or []:
-            where = installed_path(item.get("_path", ""), noarch, site_packages)
-            if where in hashes and "sha256_in_prefix" in item:
-                item["sha256_in_prefix"] = hashes[where]
-                changed = True
-        if changed:
-            write_atomically(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
-            hashes["conda-meta/" + name] = sha256_of(path)
+def update_records(root, manifest, hashes):
+    """Keep conda-meta records true after the rewrite (rules.refresh_record, given the
+    sha256 of every file as it now is); adds the rewritten records to ``hashes``."""
+    final = {f["path"]: f["sha256"] for f in manifest["files"] if f["kind"] == "file"}
+    final.update(hashes)
+    site_packages = manifest["source"].get("site_packages")
+    for path in sorted(p for p in final if is_record_path(p)):
+        full = regular_file(root, path)
+        with open(full, "rb") as fh:
+            record = json.loads(fh.read().decode("utf-8"))
+        if not isinstance(record, dict) or paths_of(record) is None:
+            raise UnpackError(f"{path} is not a conda package record: the copy is damaged.")
+        if refresh_record(record, final, site_packages):
+            write_atomically(full, encode_record(record))
+            hashes[path] = final[path] = sha256_of(full)
 
 
 def record_new_place(root, manifest, prefix, hashes):
+    """The kept manifest as true for the environment at ``prefix``, for the next move."""
     for entry in manifest["files"]:
-        if entry["path"] in hashes:
+        if entry["path"] in hashes and entry["sha256"] != hashes[entry["path"]]:
             entry["sha256"] = hashes[entry["path"]]
             entry["size"] = os.path.getsize(os.path.join(root, entry["path"]))
         if entry.get("prefix"):
             entry["prefix"]["placeholder"] = prefix
-    body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    manifest[CHECKSUM_KEY] = hashlib.sha256(canonical).hexdigest()
+    binaries = [f["prefix"]["placeholder"] for f in manifest["files"] if binary_rule(f)]
+    manifest["prefix_limit"] = min((len(p.encode()) for p in binaries), default=None)
+    manifest[CHECKSUM_KEY] = checksum(manifest)
     sealed = json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n"
-    write_atomically(os.path.join(root, MANIFEST), sealed.encode())
+    write_atomically(os.path.join(root, MANIFEST_PATH), sealed.encode())
 
 
-def resolve(path, links):
-    """``path`` with the manifest's symlinks (path -> target) followed."""
-    for _ in range(40):
-        if path not in links:
-            break
-        path = os.path.normpath(os.path.join(os.path.dirname(path), links[path]))
-    return path
-
-
-def pyc_pairs(manifest):
-    """(source, pyc) for every shipped ``__pycache__`` pyc whose ``.py`` is shipped too (a
-    source can be a symlink: python checks the file it points to)."""
-    files = {f["path"] for f in manifest["files"] if f["kind"] == "file"}
-    sources = files | {f["path"] for f in manifest["files"] if f["kind"] == "symlink"}
-    found = []
-    for path in sorted(files):
-        directory, _, name = path.rpartition("/")
-        if name.endswith(".pyc") and directory.rpartition("/")[2] == "__pycache__":
-            source = directory[: -len("__pycache__")] + name.split(".", 1)[0] + ".py"
-            if source in sources:
-                found.append((source, path))
-    return found
+def binary_rule(entry):
+    return bool(entry.get("prefix")) and entry["prefix"]["mode"] == "binary"
 
 
 def links_of(manifest):
     return {f["path"]: f["target"] for f in manifest["files"] if f["kind"] == "symlink"}
+
+
+def pyc_pairs(manifest):
+    files = [f["path"] for f in manifest["files"] if f["kind"] == "file"]
+    return pairs(files, links_of(manifest))
 
 
 def recompile(root, manifest, hashes, shown_root):
@@ -319,13 +343,8 @@ def recompile(root, manifest, hashes, shown_root):
             continue
         regular_file(root, resolve(source, links))
         src, cfile = inside(root, source), regular_file(root, pyc)
-        for opt in ("", 1, 2):
-            if importlib.util.cache_from_source(src, optimization=opt) == cfile:
-                options = {"optimize": opt or 0, "doraise": True}
-                if hasattr(py_compile, "PycInvalidationMode"):
-                    options["invalidation_mode"] = py_compile.PycInvalidationMode.TIMESTAMP
-                with writable(os.path.dirname(cfile)):
-                    py_compile.compile(src, cfile, os.path.join(shown_root, source), **options)
+        with writable(os.path.dirname(cfile)):
+            if compile_pyc(src, cfile, os.path.join(shown_root, source)):
                 hashes[pyc] = sha256_of(cfile)
 
 
@@ -336,19 +355,21 @@ def match_sources_to_pyc(root, manifest):
     for source, pyc in pyc_pairs(manifest):
         source, pyc = regular_file(root, resolve(source, links)), regular_file(root, pyc)
         with open(pyc, "rb") as fh:
-            header = fh.read(16)
-        if len(header) == 16:
-            flags, mtime, size = struct.unpack("<III", header[4:16])
-            if flags == 0 and os.path.getsize(source) & 0xFFFFFFFF == size:
-                os.utime(source, (mtime, mtime))
+            mtime = source_mtime(fh.read(PYC_HEADER_SIZE), os.path.getsize(source))
+        if mtime is not None:
+            os.utime(source, (mtime, mtime))
+
+
+def checksum(manifest):
+    body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def check_sealed(manifest):
     """The kept manifest must match its own checksum."""
-    body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    if manifest.get(CHECKSUM_KEY) != hashlib.sha256(canonical).hexdigest():
-        raise UnpackError(f"{MANIFEST} does not match its checksum: the copy is damaged.")
+    if manifest.get(CHECKSUM_KEY) != checksum(manifest):
+        raise UnpackError(f"{MANIFEST_PATH} does not match its checksum: the copy is damaged.")
 
 
 def resign(paths):
@@ -376,7 +397,7 @@ def main(argv=None):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     prefix = os.path.abspath(args.prefix) if args.prefix else root
     try:
-        with open(inside(root, MANIFEST)) as fh:
+        with open(inside(root, MANIFEST_PATH)) as fh:
             manifest = json.load(fh)
         check_sealed(manifest)
         if args.verify:
@@ -387,7 +408,7 @@ def main(argv=None):
         recompile(root, manifest, hashes, prefix)
         match_sources_to_pyc(root, manifest)
         if hashes:
-            update_records(root, hashes, manifest.get("source", {}).get("site_packages"))
+            update_records(root, manifest, hashes)
             record_new_place(root, manifest, prefix, hashes)
         if hashes or previous is not None:
             os.unlink(inside(root, JOURNAL))

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from .. import _compat, progress
 from ..archive.members import Member, Reader
-from ..manifest import DIR, FILE, MANIFEST_DIR, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
-from ..relocation import bytecode
+from ..manifest import DIR, FILE, MANIFEST_PATH, SYMLINK, Manifest, PrefixRule
+from ..relocation import bytecode, rules
 from ..relocation.prefix import relocate_files
 from ..relocation.records import update_records
 from .commit import commit, parents_of, remove_leftovers, staging_dir
@@ -82,7 +82,7 @@ def _build(
     }
     for path in update_records(staging, hashes, manifest.site_packages, target):
         hashes[path] = _scan_sha(os.path.join(staging, path))
-    kept = _kept_manifest(manifest, target, hashes)
+    kept = _kept_manifest(manifest, staging, target, hashes)
     _write_kept_manifest(staging, kept)
     _finish_metadata(staging, manifest)
     return len(relocated)
@@ -100,8 +100,8 @@ def _recompile_relocated(
     links = {f.path: f.link_target for f in manifest.files if f.kind == SYMLINK}
     jobs = [
         (src, pyc)
-        for src, pyc in bytecode.pairs(files, links)
-        if bytecode.resolve(src, links) in relocated
+        for src, pyc in rules.pairs(files, links)
+        if rules.resolve(src, links) in relocated
     ]
     python = bytecode.environment_python(staging)
     if not jobs or python is None:
@@ -116,13 +116,15 @@ def _scan_sha(path: str) -> str:
     return scan_file(path, None).sha256
 
 
-def _kept_manifest(manifest: Manifest, target: str, hashes: dict[str, str]) -> Manifest:
-    """The manifest as true for the environment at ``target``, for the next move."""
+def _kept_manifest(manifest: Manifest, root: str, target: str, hashes: dict[str, str]) -> Manifest:
+    """The manifest as true for the environment built in ``root`` for ``target``, for
+    the next move."""
     files = []
     for entry in manifest.files:
         entry = dataclasses.replace(entry)
-        if entry.kind == FILE:
+        if entry.kind == FILE and entry.sha256 != hashes[entry.path]:
             entry.sha256 = hashes[entry.path]
+            entry.size = os.path.getsize(os.path.join(root, entry.path))
         if entry.prefix:
             entry.prefix = PrefixRule(target, entry.prefix.mode)
         files.append(entry)
@@ -130,7 +132,7 @@ def _kept_manifest(manifest: Manifest, target: str, hashes: dict[str, str]) -> M
 
 
 def _write_kept_manifest(root: str, manifest: Manifest) -> None:
-    os.makedirs(os.path.join(root, MANIFEST_DIR), exist_ok=True)
+    os.makedirs(os.path.join(root, rules.MANIFEST_DIR), exist_ok=True)
     with open(os.path.join(root, MANIFEST_PATH), "wb") as fh:
         fh.writelines(manifest.to_stream()[1])
 
@@ -158,13 +160,11 @@ def _match_sources_to_pyc(root: str, manifest: Manifest) -> None:
     """
     files = [entry.path for entry in manifest.files if entry.kind == FILE]
     links = {f.path: f.link_target for f in manifest.files if f.kind == SYMLINK}
-    for source, pyc in bytecode.pairs(files, links):
-        source_path = os.path.join(root, bytecode.resolve(source, links))
+    for source, pyc in rules.pairs(files, links):
+        source_path = os.path.join(root, rules.resolve(source, links))
         if not os.path.isfile(source_path):
             continue
         with open(os.path.join(root, pyc), "rb") as fh:
-            mtime = bytecode.source_mtime(
-                fh.read(bytecode.HEADER_SIZE), os.path.getsize(source_path)
-            )
+            mtime = rules.source_mtime(fh.read(rules.PYC_HEADER_SIZE), os.path.getsize(source_path))
         if mtime is not None:
             os.utime(source_path, (mtime, mtime), follow_symlinks=False)

@@ -16,8 +16,7 @@ from .. import _compat
 from ..exceptions import IncompatibleTargetError, TargetExistsError
 from ..fstree import name_max
 from ..manifest import Manifest
-from ..relocation.bytecode import python_unsafe
-from ..relocation.records import is_record_path, json_unsafe
+from ..relocation.rules import is_record_path, json_unsafe, python_unsafe
 from ..space import space_needed
 from .commit import BACKUP_MARK, STAGING_MARK
 from .lock import LOCK_MARK
