@@ -1,6 +1,7 @@
 """conda-envbundle: pack a conda environment into one relocatable file, unpack it anywhere.
 
-Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect` and :func:`verify`.
+Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect`, :func:`verify` and
+:func:`make_sbom`.
 """
 
 from __future__ import annotations
@@ -8,14 +9,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import BundleResult, UnbundleResult, __version__, bundle, inspect, unbundle, verify
+    from .api import (
+        BundleResult,
+        UnbundleResult,
+        Verified,
+        __version__,
+        bundle,
+        inspect,
+        make_sbom,
+        unbundle,
+        verify,
+    )
 
 __all__ = [
     "BundleResult",
     "UnbundleResult",
+    "Verified",
     "__version__",
     "bundle",
     "inspect",
+    "make_sbom",
     "unbundle",
     "verify",
 ]

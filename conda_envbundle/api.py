@@ -8,8 +8,9 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
 
-from . import _compat, progress
+from . import _compat, progress, sbom, settings, signing
 from ._version import __version__
 from .archive import open_reader
 from .bundling.bundle import BundleResult
@@ -23,6 +24,7 @@ from .exceptions import (
     MissingFilesError,
 )
 from .manifest import MANIFEST_PATH, Manifest
+from .signing import Trust, Verified
 from .unbundling.extract import read_manifest, verify_members
 from .unbundling.install import install
 from .unbundling.preflight import check_target
@@ -30,6 +32,7 @@ from .unbundling.preflight import check_target
 __all__ = [
     "BundleResult",
     "UnbundleResult",
+    "Verified",
     "__version__",
     "bundle",
     "check_format",
@@ -37,10 +40,13 @@ __all__ = [
     "default_output",
     "environment_name",
     "inspect",
+    "make_sbom",
     "replaces",
     "stopping_error",
+    "trust",
     "unbundle",
     "verify",
+    "verify_signed",
 ]
 
 # Under conda's logger, so that conda's -v options and handlers apply (see cli.py).
@@ -59,6 +65,9 @@ class UnbundleResult:
     replaced: bool = False
     dry_run: bool = False
     elapsed: float = 0.0
+    # the bundle's signature, when it was verified (None: not checked, or unsigned and
+    # no signature required)
+    signature: Verified | None = None
 
 
 def bundle(
@@ -76,6 +85,8 @@ def bundle(
     sh_codec: str = "gzip",
     dry_run: bool = False,
     show_progress: bool = False,
+    sbom: list[str] | tuple[str, ...] = (),
+    sign: str | None = None,
 ) -> BundleResult:
     """Pack the conda environment at ``prefix`` into one relocatable bundle.
 
@@ -84,6 +95,10 @@ def bundle(
     everything is read and decided, editable installs and missing files are reported
     instead of refused, and nothing is written. ``show_progress`` reports each step on
     standard error: a bar with rate and remaining time on a terminal, else a line per step.
+    ``sbom`` lists SBOM formats (``cyclonedx``, ``spdx``) written beside the output
+    (``<output>.cdx.json``, ``<output>.spdx.json``); ``sign`` is an OpenSSH key (a private
+    key file, or a public key whose private half ssh-agent holds) whose signature of the
+    bundle is written to ``<output>.sig``.
 
     ``output`` is a file (``-`` for standard output, or a directory for ``fmt="dir"``);
     ``fmt`` defaults to what its name says, else tar.zst. ``level`` is the codec's
@@ -106,6 +121,8 @@ def bundle(
         sh_codec=sh_codec,
         dry_run=dry_run,
         show_progress=show_progress,
+        sbom=sbom,
+        sign=sign,
     )
     return carry_out(plan)
 
@@ -130,6 +147,9 @@ def unbundle(
     threads: int = 0,
     dry_run: bool = False,
     show_progress: bool = False,
+    allowed_signers: str | None = None,
+    require_signature: bool | None = None,
+    signature: str | None = None,
 ) -> UnbundleResult:
     """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input).
 
@@ -137,20 +157,36 @@ def unbundle(
     ``dry_run`` only the manifest is read and the checks run: nothing is written. An
     environment marked frozen (``conda-meta/frozen``) is replaced only with ``force`` and
     ``override_frozen``.
+
+    With ``allowed_signers`` (an OpenSSH allowed-signers file) a signed bundle must match
+    its signature (``signature``, default ``<bundle>.sig``), made by one of them; with
+    ``require_signature`` an unsigned one is refused too (:func:`trust` says how the
+    settings fill what is None). A signed bundle is verified and installed from one
+    private copy.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
     replaced = replaces(prefix, force, override_frozen)
+    policy = trust(allowed_signers, require_signature, signature)
     log.info("Reading the manifest of %s", "standard input" if bundle_path == "-" else bundle_path)
-    with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
+    with (
+        signing.checked(bundle_path, policy) as checked,
+        open_reader(checked.source, MANIFEST_PATH) as reader,
+    ):
         if dry_run:
             manifest, _ = read_manifest(reader)
+            checked.accept(manifest)
             check_target(manifest, prefix, force)
             relocated = sum(1 for f in manifest.files if f.prefix)
         else:
             log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
             result = install(
-                reader, prefix, force=force, threads=threads, show_progress=show_progress
+                reader,
+                prefix,
+                force=force,
+                threads=threads,
+                show_progress=show_progress,
+                accept=checked.accept,
             )
             manifest, relocated = result.manifest, result.relocated
     _log_relocation(manifest, dry_run)
@@ -163,7 +199,22 @@ def unbundle(
         replaced=replaced,
         dry_run=dry_run,
         elapsed=time.monotonic() - started,
+        signature=checked.signature,
     )
+
+
+def trust(
+    allowed_signers: str | None = None,
+    require_signature: bool | None = None,
+    signature: str | None = None,
+) -> Trust:
+    """Whom unbundling trusts: the arguments, and for each one that is None the setting
+    (``unbundle_allowed_signers``, ``unbundle_require_signature``)."""
+    allowed = settings.value("unbundle_allowed_signers", allowed_signers) or None
+    required = settings.value("unbundle_require_signature", require_signature)
+    if allowed is not None:
+        allowed = os.path.expanduser(allowed)
+    return Trust(allowed_signers=allowed, require=bool(required), signature=signature)
 
 
 def replaces(prefix: str, force: bool, override_frozen: bool = False) -> bool:
@@ -216,16 +267,53 @@ def inspect(bundle_path: str) -> Manifest:
     return manifest
 
 
-def verify(bundle_path: str, show_progress: bool = False) -> Manifest:
+def verify(
+    bundle_path: str,
+    show_progress: bool = False,
+    *,
+    allowed_signers: str | None = None,
+    require_signature: bool | None = None,
+    signature: str | None = None,
+) -> Manifest:
     """Check a whole bundle without installing it: every member against the manifest's
-    rules, every file against its sha256. Writes nothing; raises a
-    :class:`~.exceptions.BundleFormatError` for a damaged or hostile bundle.
+    rules, every file against its sha256, and its signature as :func:`unbundle` would.
+    Writes nothing; raises a :class:`~.exceptions.BundleFormatError` for a damaged or
+    hostile bundle, a :class:`~.exceptions.SignatureError` for a refused signature.
     """
-    with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
+    policy = trust(allowed_signers, require_signature, signature)
+    return verify_signed(bundle_path, policy, show_progress)[0]
+
+
+def verify_signed(
+    bundle_path: str, policy: Trust, show_progress: bool = False
+) -> tuple[Manifest, Verified | None]:
+    """:func:`verify` under ``policy``; also returns the signature it verified, if any."""
+    with (
+        signing.checked(bundle_path, policy) as checked,
+        open_reader(checked.source, MANIFEST_PATH) as reader,
+    ):
         manifest, members = read_manifest(reader)
+        checked.accept(manifest)
         with progress.step("Verifying", manifest.total_size, show_progress) as verifying:
             verify_members(reader, members, manifest, verifying)
-    return manifest
+    return manifest, checked.signature
+
+
+def make_sbom(bundle_path: str, fmt: str) -> dict[str, Any]:
+    """The SBOM (``fmt``: ``cyclonedx`` or ``spdx``) of a bundle, from its manifest and the
+    sha256 of the bundle file (read whole, extracted nowhere; ``-`` reads standard input).
+    The same document as ``bundle(..., sbom=[fmt])`` wrote beside it.
+    """
+    sbom.check_formats([fmt])
+    if bundle_path != "-" and os.path.isdir(bundle_path):
+        return sbom.document(inspect(bundle_path), fmt, None)
+    if bundle_path != "-":
+        return sbom.document(inspect(bundle_path), fmt, sbom.file_sha256(bundle_path))
+    stream = sbom.HashingReader(sys.stdin.buffer)  # read once: the manifest, then the rest
+    # the readers want only read() of a stream
+    with open_reader(cast(BinaryIO, stream), MANIFEST_PATH) as reader:
+        manifest, _ = read_manifest(reader)
+    return sbom.document(manifest, fmt, stream.finish())
 
 
 def _source(bundle_path: str):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from conda.cli.helpers import add_output_and_prompt_options, add_parser_json, add_parser_prefix
 
-from .formats import FORMATS, SH_PAYLOADS, canonical_format, chosen_format
+from .formats import FORMATS, SBOM_SUFFIXES, SH_PAYLOADS, canonical_format, chosen_format
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -111,6 +111,10 @@ Prepare a tree that works at /opt/app with no unpack step (Docker)::
 Stream a bundle to another machine::
 
     conda bundle -n myenv -o - | ssh host conda unbundle - -n myenv
+
+Write a CycloneDX SBOM and an OpenSSH signature beside the bundle::
+
+    conda bundle -n myenv --sbom cyclonedx --sign ~/.ssh/id_ed25519
 """
 
 UNBUNDLE_DESCRIPTION = """\
@@ -141,6 +145,11 @@ Show what a bundle holds, or check every file of it::
 
     conda unbundle myenv.tar.zst --info
     conda unbundle myenv.tar.zst --verify
+
+Print its SPDX SBOM; unbundle it only if a key listed in FILE signed it::
+
+    conda unbundle myenv.tar.zst --sbom spdx
+    conda unbundle app.tar.zst -n app --allowed-signers FILE --require-signature
 """
 
 
@@ -234,6 +243,24 @@ def configure_bundle(p: ArgumentParser) -> None:
         action="store_true",
         help="Bundle even if files recorded by conda are missing.",
     )
+    group.add_argument(
+        "--sbom",
+        dest="bundle_sbom",
+        action="append",
+        choices=tuple(SBOM_SUFFIXES),
+        metavar="FORMAT",
+        help="Also write a software bill of materials beside the bundle: cyclonedx "
+        "(CycloneDX 1.6 JSON, OUTPUT.cdx.json) or spdx (SPDX 2.3 JSON, OUTPUT.spdx.json). "
+        "Repeat for both.",
+    )
+    group.add_argument(
+        "--sign",
+        dest="bundle_sign",
+        metavar="KEY",
+        help="Also write OUTPUT.sig, an OpenSSH signature of the whole bundle "
+        "(ssh-keygen -Y sign, namespace conda-envbundle), with this private key file, or "
+        "this public key whose private half ssh-agent holds.",
+    )
     _add_conda_pack_only(group)
     output = add_parser_json(p)
     output.add_argument(
@@ -305,7 +332,42 @@ def configure_unbundle(p: ArgumentParser) -> None:
         action="store_true",
         help="List every file in the bundle without extracting it; takes no -n/-p.",
     )
+    inspect.add_argument(
+        "--sbom",
+        dest="bundle_sbom",
+        choices=tuple(SBOM_SUFFIXES),
+        metavar="FORMAT",
+        help="Print the bundle's software bill of materials (cyclonedx or spdx), the same "
+        "document conda bundle --sbom writes, without extracting it; takes no -n/-p.",
+    )
+    _add_signature_options(p)
     add_output_and_prompt_options(p)
+
+
+def _add_signature_options(p: ArgumentParser) -> None:
+    group = p.add_argument_group("Signature Options")
+    group.add_argument(
+        "--allowed-signers",
+        dest="bundle_allowed_signers",
+        metavar="FILE",
+        help="OpenSSH allowed-signers file of the keys you trust (default: the "
+        "unbundle_allowed_signers setting). A signed bundle must then match its signature, "
+        "made by one of them.",
+    )
+    group.add_argument(
+        "--signature",
+        dest="bundle_signature",
+        metavar="FILE",
+        help="The bundle's signature file (default: BUNDLE.sig; needed for - ).",
+    )
+    group.add_argument(
+        "--require-signature",
+        dest="bundle_require_signature",
+        action="store_const",
+        const=True,
+        help="Refuse a bundle without a valid signature of an allowed signer (default: the "
+        "unbundle_require_signature setting). Nothing is written to the target then.",
+    )
 
 
 def source_prefix(args: Namespace) -> str:
@@ -428,6 +490,8 @@ def bundle_action(args: Namespace) -> int:
         sh_codec=args.bundle_sh_payload,
         dry_run=context.dry_run,
         show_progress=progress.wanted(),
+        sbom=args.bundle_sbom or (),
+        sign=args.bundle_sign,
     )
     # a dry run reports what would stop the real run, then stops as the real run would
     stop = api.stopping_error(result, args.bundle_ignore_editable, args.bundle_ignore_missing)
@@ -483,7 +547,7 @@ def unbundle_action(args: Namespace) -> int:
             "Standard input",
             "Pipe a bundle in (... | conda unbundle - -p PATH), or give the bundle's path.",
         )
-    if args.bundle_verify or args.bundle_info or args.bundle_list:
+    if args.bundle_verify or args.bundle_info or args.bundle_list or args.bundle_sbom:
         _inspect(args, context.json)
         return 0
     target = target_prefix(args)
@@ -497,19 +561,25 @@ def unbundle_action(args: Namespace) -> int:
         override_frozen=override,
         dry_run=context.dry_run,
         show_progress=progress.wanted(),
+        allowed_signers=args.bundle_allowed_signers,
+        require_signature=args.bundle_require_signature,
+        signature=args.bundle_signature,
     )
     report.unbundled(result, json=context.json)
     return 0
 
 
 def _inspect(args: Namespace, json: bool) -> None:
-    """--verify, --info or --list (argparse lets only one through): read, never install."""
+    """--verify, --info, --list or --sbom (argparse lets only one through): read, never
+    install."""
     from conda.base.context import context
 
     from . import api, progress, report
     from .exceptions import EnvBundleError
 
-    mode = "--verify" if args.bundle_verify else "--info" if args.bundle_info else "--list"
+    modes = {"--verify": args.bundle_verify, "--info": args.bundle_info}
+    modes.update({"--list": args.bundle_list, "--sbom": args.bundle_sbom})
+    mode = next(option for option, given in modes.items() if given)
     unused = [
         option
         for option, given in (
@@ -520,14 +590,29 @@ def _inspect(args: Namespace, json: bool) -> None:
         )
         if given
     ]
+    if mode != "--verify":  # only --verify checks a signature
+        unused += [
+            option
+            for option, given in (
+                ("--allowed-signers", args.bundle_allowed_signers),
+                ("--signature", args.bundle_signature),
+                ("--require-signature", args.bundle_require_signature),
+            )
+            if given
+        ]
     if unused:
         raise EnvBundleError(
             f"{mode} only reads the bundle: drop {' and '.join(unused)}, or drop {mode} "
             "to unbundle."
         )
     if args.bundle_verify:
-        verified = api.verify(args.bundle_path, show_progress=progress.wanted())
-        report.verified(args.bundle_path, verified, json=json)
+        policy = api.trust(
+            args.bundle_allowed_signers, args.bundle_require_signature, args.bundle_signature
+        )
+        verified, signature = api.verify_signed(args.bundle_path, policy, progress.wanted())
+        report.verified(args.bundle_path, verified, signature, json=json)
+    elif args.bundle_sbom:
+        report.sbom(api.make_sbom(args.bundle_path, args.bundle_sbom))
     elif args.bundle_info:
         report.info(args.bundle_path, api.inspect(args.bundle_path), json=json)
     else:

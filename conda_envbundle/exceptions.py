@@ -3,7 +3,7 @@
 The exit code tells scripts what kind of failure it was (docs/cli.md lists them):
 1 the environment or a usage problem, 3 a damaged or hostile bundle, 4 the target cannot
 take this bundle, 5 the output or target already exists, 6 another unbundle is writing
-the same target.
+the same target, 7 the bundle's signature is missing, wrong or not trusted.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ class TargetBusyError(EnvBundleError):
     """Another ``conda unbundle`` is writing the same target right now."""
 
     return_code = 6
+
+
+class SignatureError(EnvBundleError):
+    """The bundle's signature is required but missing, does not match the bundle, or was
+    made by a key the allowed signers do not list."""
+
+    return_code = 7
 
 
 class TargetWriteError(EnvBundleError):

@@ -12,6 +12,8 @@ DEFAULT_FORMAT = "tar.zst"
 FORMATS = ("tar.zst", "tar.gz", "tar.bz2", "tar.xz", "zip", "tar", "dir", "sh")
 # An sh installer's payload, by --sh-payload name: the compressed tar format it is.
 SH_PAYLOADS = {"gzip": "tar.gz", "zstd": "tar.zst"}
+# SBOM formats (--sbom), by name: the suffix of the file written beside a bundle (sbom.py)
+SBOM_SUFFIXES = {"cyclonedx": ".cdx.json", "spdx": ".spdx.json"}
 # conda-pack's other names of formats, as --format values and (but no-archive) extensions
 ALIASES = {
     "tzst": "tar.zst",

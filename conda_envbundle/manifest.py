@@ -102,6 +102,8 @@ class Manifest:
     packages: list[dict[str, Any]] = field(default_factory=list)
     files: list[FileEntry] = field(default_factory=list)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
+    # What only an SBOM needs (see :func:`_sbom_facts`); None in bundles made before it
+    sbom: dict[str, Any] | None = None
 
     @property
     def prefix_limit(self) -> int | None:
@@ -133,6 +135,10 @@ class Manifest:
             "packages": self.packages,
             "unrelocated": self.unrelocated,
         }
+        if self.sbom is not None:
+            # an optional key: readers since 0.1 ignore keys they do not know, and the
+            # checksum covers every key
+            head["sbom"] = self.sbom
         return sealed_stream(head, lambda: _list_pieces(self.files, FileEntry.to_json))
 
     @classmethod
@@ -164,6 +170,7 @@ class Manifest:
                 packages=_packages(data.get("packages")),
                 files=_entries_from_json(data["files"]),
                 unrelocated=_unrelocated(data.get("unrelocated", [])),
+                sbom=_sbom_facts(data.get("sbom")),
             )
         except BundleFormatError:
             raise
@@ -323,7 +330,51 @@ def _packages(items: Any) -> list[dict[str, Any]]:
             raise _damaged("a package is not an object")
         for key in ("name", "version", "build", "channel"):
             _text(item.get(key), f"package {key}")
+        _text(item.get("license"), "package license", optional=True)
     return items
+
+
+def _sbom_facts(facts: Any) -> dict[str, Any] | None:
+    """The optional ``sbom`` key: the bundle's fixed ``mtime``, the Python distributions
+    no conda package installed (``name``, ``version``, ``installer``, ``metadata``: their
+    dist-info directory, ``record``: ``[path, sha256]`` pairs from RECORD) and a summary of
+    the files no package owns (``unowned``: ``files``, ``size``, ``directories``)."""
+    if facts is None:
+        return None
+    if not isinstance(facts, dict) or type(facts.get("mtime")) is not int:
+        raise _damaged("its sbom facts are not an object with an mtime")
+    dists = facts.get("python_distributions")
+    if not isinstance(dists, list) or not all(isinstance(d, dict) for d in dists):
+        raise _damaged("its Python distributions are not a list of objects")
+    for dist in dists:
+        for key in ("name", "version", "installer", "metadata"):
+            _text(dist.get(key), f"distribution {key}")
+        record = dist.get("record")
+        if not isinstance(record, list) or not all(_record_pair(pair) for pair in record):
+            raise _damaged(f"the RECORD hashes of {dist['name']!r} are not path and sha256 pairs")
+    unowned = facts.get("unowned")
+    if not isinstance(unowned, dict) or not _counts(unowned):
+        raise _damaged("its summary of unowned files is not counts")
+    groups = unowned.get("directories")
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict) and _counts(g) and _text(g.get("path"), "directory") for g in groups
+    ):
+        raise _damaged("its unowned directories are not counts")
+    return facts
+
+
+def _record_pair(pair: Any) -> bool:
+    return (
+        isinstance(pair, list)
+        and len(pair) == 2
+        and bool(_text(pair[0], "RECORD path"))
+        and isinstance(pair[1], str)
+        and bool(_SHA256.fullmatch(pair[1]))
+    )
+
+
+def _counts(item: dict[str, Any]) -> bool:
+    return all(type(item.get(key)) is int and item[key] >= 0 for key in ("files", "size"))
 
 
 def _unrelocated(items: Any) -> list[dict[str, str]]:

@@ -61,6 +61,7 @@ def bundled(result, *, json: bool) -> None:
             else f"a path of at most {result.prefix_limit} bytes"
         )
         print(f"  into {where} ({result.format}); it can be unbundled at {limit}", file=out)
+        _beside(result, out)
         for name in result.editables:
             print(f"  editable install (would stop the bundle): {name}", file=out)
         for name, paths in result.missing.items():
@@ -69,6 +70,16 @@ def bundled(result, *, json: bool) -> None:
         return
     digest = f", sha256 {result.sha256}" if result.sha256 else ""
     print(f"  into {where} ({result.format}, {size(result.size)}{digest})", file=out)
+    _beside(result, out)
+
+
+def _beside(result, out) -> None:
+    """The SBOMs and the signature written beside the bundle."""
+    verb = "would write" if result.dry_run else "wrote"
+    for fmt, path in result.sbom.items():
+        print(f"  {verb} the {fmt} SBOM to {path}", file=out)
+    if result.signature:
+        print(f"  {verb} its signature to {result.signature}", file=out)
 
 
 def unbundled(result, *, json: bool) -> None:
@@ -89,6 +100,8 @@ def unbundled(result, *, json: bool) -> None:
         f"Unbundled {result.packages} packages into {result.prefix} "
         f"({result.relocated} files relocated)"
     )
+    if result.signature:
+        print(_signed_by(result.signature))
     print(f"To activate it: conda activate {activation_name(result.prefix)}")
 
 
@@ -100,16 +113,39 @@ def activation_name(prefix: str) -> str:
     return shlex.quote(env_name(prefix))
 
 
-def verified(path: str, manifest: Manifest, *, json: bool) -> None:
-    """The outcome of ``conda unbundle --verify``."""
+def verified(path: str, manifest: Manifest, signature, *, json: bool) -> None:
+    """The outcome of ``conda unbundle --verify`` (``signature``: the one verified, if any)."""
     facts = {"packages": len(manifest.packages), "files": len(manifest.files)}
     if json:
-        _json({"verified": True, "bundle": path, **facts, "content_size": manifest.total_size})
+        _json(
+            {
+                "verified": True,
+                "bundle": path,
+                **facts,
+                "content_size": manifest.total_size,
+                "signature": dataclasses.asdict(signature) if signature else None,
+            }
+        )
         return
     print(
         f"{path} is intact: {facts['packages']} packages, {facts['files']} entries "
         f"({size(manifest.total_size)}), every checksum verified."
     )
+    if signature:
+        print(_signed_by(signature))
+
+
+def _signed_by(signature) -> str:
+    return f"Signature {signature.signature}: good, by {signature.signer} ({signature.key})."
+
+
+def sbom(document: dict) -> None:
+    """``conda unbundle --sbom``: the document itself (it is JSON, with or without --json)."""
+    from .sbom import dumps
+
+    sys.stdout.flush()
+    sys.stdout.buffer.write(dumps(document))
+    sys.stdout.buffer.flush()
 
 
 def info(path: str, manifest: Manifest, *, json: bool) -> None:

@@ -1,5 +1,6 @@
-"""Defaults for ``conda bundle`` that users set in ``.condarc`` (``plugins:``) or the
-environment (``CONDA_PLUGINS_BUNDLE_*``); the command line always wins.
+"""Defaults for ``conda bundle`` and ``conda unbundle`` that users set in ``.condarc``
+(``plugins:``) or the environment (``CONDA_PLUGINS_BUNDLE_*``, ``CONDA_PLUGINS_UNBUNDLE_*``);
+the command line always wins.
 
 Compression levels are set per codec: the codecs' ranges differ (zstd has no level 0,
 gzip no level 10), so one number cannot suit them all.
@@ -37,6 +38,17 @@ SETTINGS = {
         0,
         int,
         "Compression threads of conda bundle (0: all cores).",
+    ),
+    "unbundle_allowed_signers": (
+        "",
+        str,
+        "OpenSSH allowed-signers file whose keys conda unbundle trusts: a signed bundle "
+        "(BUNDLE.sig) must match its signature, made by one of them.",
+    ),
+    "unbundle_require_signature": (
+        False,
+        bool,
+        "Refuse bundles without a valid signature of a key in unbundle_allowed_signers.",
     ),
 }
 

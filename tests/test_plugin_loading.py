@@ -15,7 +15,16 @@ import pytest
 from .support.cli import CondaProcess, assert_clean_error
 
 # The pipeline and the codec libraries: none may load before a subcommand runs.
-HEAVY = ("zstandard", "isal", "conda_envbundle.api", "conda_envbundle.archive")
+HEAVY = (
+    "zstandard",
+    "isal",
+    "conda_envbundle.api",
+    "conda_envbundle.archive",
+    "conda_envbundle.bundling",
+    "conda_envbundle.unbundling",
+    "conda_envbundle.relocation",
+    "conda_envbundle.manifest",
+)
 
 PROBES = {
     "import": "import conda_envbundle.plugin",
@@ -34,6 +43,9 @@ def test_loading_the_plugin_loads_neither_pipeline_nor_codecs(probe, conda_isola
     loaded = set(json.loads(proc.stdout.splitlines()[-1]))
     assert "conda_envbundle.plugin" in loaded  # the probe did load it
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    ours = {name.split(".")[1] for name in loaded if name.startswith("conda_envbundle.")}
+    # the argument definitions and what they need, nothing more
+    assert ours <= {"plugin", "cli", "formats", "settings", "exceptions"}, sorted(ours)
 
 
 def test_public_api_loads_on_first_use(conda_isolation):

@@ -2,12 +2,13 @@
 # Debian packages the tests and the demo need: gcc (test packages are compiled), patchelf
 # (repackaging CPython with $ORIGIN RUNPATHs), zstd (GNU tar comparisons), bsdtar (the
 # archive-fidelity tests compare our reader with GNU tar and bsdtar), strace (kills a run
-# at an exact system call), unzip, zsh and fish (activation scripts are run in them), make.
+# at an exact system call), unzip, zsh and fish (activation scripts are run in them), make,
+# ssh-keygen and ssh-agent (openssh-client: bundle signatures are made and checked with them).
 # Installs only what is missing.
 set -eu
 missing=
 for pair in gcc:gcc patchelf:patchelf zstd:zstd bsdtar:libarchive-tools strace:strace \
-    zsh:zsh fish:fish unzip:unzip make:make; do
+    zsh:zsh fish:fish unzip:unzip make:make ssh-keygen:openssh-client ssh-agent:openssh-client; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 [ -z "$missing" ] && exit 0

@@ -18,7 +18,8 @@ from .. import _compat, sizes
 from .._version import __version__
 from ..exceptions import FileChangedError
 from ..manifest import Manifest
-from . import summary
+from ..signing import signature_path
+from . import sidecars, summary
 from .inventory import Inventory, take_inventory
 from .plan import Plan, environment_name
 from .readahead import RecordMismatch
@@ -49,6 +50,10 @@ class BundleResult:
     elapsed: float = 0.0
     # with dry_run: where the size goes (sizes.breakdown), to choose --exclude patterns
     sizes: dict[str, Any] = field(default_factory=dict)
+    # written beside the output (with dry_run: would be): the SBOM file of each format
+    # asked for, and the signature file
+    sbom: dict[str, str] = field(default_factory=dict)
+    signature: str | None = None
 
 
 def bundle(plan: Plan) -> BundleResult:
@@ -97,6 +102,7 @@ def manifest_of(inventory: Inventory) -> Manifest:
         packages=inventory.packages,
         files=inventory.files,
         unrelocated=inventory.unrelocated,
+        sbom=inventory.sbom,
     )
 
 
@@ -121,8 +127,11 @@ def _result(
         unrelocated=manifest.unrelocated,
         editables=inventory.editables,
         missing=inventory.missing,
-        warnings=summary.warnings(inventory, manifest),
+        warnings=summary.warnings(inventory, manifest)
+        + sidecars.stale(plan.output, plan.sbom, plan.sign),
         dry_run=plan.dry_run,
         elapsed=elapsed,
         sizes=sizes.breakdown(manifest) if plan.dry_run else {},
+        sbom=sidecars.paths(plan.output, plan.sbom, None),
+        signature=signature_path(plan.output) if plan.sign else None,
     )

@@ -30,6 +30,7 @@ from .refusals import (
     refuse_missing,
 )
 from .retarget import retarget
+from .sbomfacts import sbom_facts
 from .walk import spellings, under, walk, wanted
 
 _BOUND = re.compile(r">=?\s*([0-9][0-9.]*)")
@@ -52,6 +53,8 @@ class Inventory:
     mtime: int = EARLIEST_MTIME
     # fifos, sockets, devices, and a conda-meta/envbundle that is not our directory
     left_out: list[str] = field(default_factory=list)
+    # the manifest's sbom key: Python distributions conda did not install, unowned files
+    sbom: dict[str, Any] = field(default_factory=dict)
 
     limited_by: tuple[list[str], list[str]] = ([], [])
 
@@ -103,6 +106,7 @@ def take_inventory(plan: Plan) -> Inventory:
         editables=survey.editables,
         missing=survey.missing,
         mtime=facts.mtime,
+        sbom=sbom_facts(prefix, facts.site_packages, pkgs, items, facts.mtime),
     )
 
 

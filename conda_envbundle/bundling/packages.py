@@ -12,6 +12,7 @@ from conda.models.enums import FileMode, NoarchType
 from .. import _compat
 from .._compat import installed_path
 from ..manifest import BINARY, TEXT
+from .sbomfacts import recorded_text
 
 
 class PackageRecord(Protocol):
@@ -121,6 +122,7 @@ def _summary(rec: PackageRecord, cached: bool) -> dict[str, Any]:
         "md5": rec.get("md5", None),
         "sha256": rec.get("sha256", None),
         "cached": cached,
+        "license": recorded_text(rec.get("license", None)),  # for SBOMs
     }
 
 

@@ -9,6 +9,7 @@ from .. import _compat
 from ..archive import check_level, default_level, level_format, sh
 from ..exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
 from ..formats import DEFAULT_FORMAT, FORMATS, chosen_format
+from . import sidecars
 from .output import check_output_name, check_replaceable
 from .walk import wanted
 
@@ -22,7 +23,8 @@ class Plan:
     ``level`` is valid for the codec that really compresses (an installer's payload
     codec); ``threads`` 0 means all cores. ``distrust`` names files whose bytes are read
     in full instead of trusting conda's record of them; None trusts no record (a bundle
-    on standard output cannot be rewound and made again).
+    on standard output cannot be rewound and made again). ``sbom`` names the SBOM formats
+    and ``sign`` the key whose signatures are written beside the output (:mod:`.sidecars`).
     """
 
     prefix: str
@@ -39,6 +41,8 @@ class Plan:
     dry_run: bool
     show_progress: bool
     distrust: frozenset[str] | None
+    sbom: tuple[str, ...] = ()
+    sign: str | None = None
 
     @property
     def codec_threads(self) -> int:
@@ -66,6 +70,8 @@ def make_plan(
     sh_codec: str = "gzip",
     dry_run: bool = False,
     show_progress: bool = False,
+    sbom: list[str] | tuple[str, ...] = (),
+    sign: str | None = None,
 ) -> Plan:
     """The plan for bundling ``prefix``: every argument of :func:`conda_envbundle.bundle`
     checked, refused with an :class:`~.exceptions.EnvBundleError` that says what to do."""
@@ -83,6 +89,8 @@ def make_plan(
     _check_filters(prefix, filters)
     if dest_prefix is not None and not os.path.isabs(dest_prefix):
         raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
+    sbom = tuple(dict.fromkeys(sbom))  # each format once, in the order asked
+    sidecars.check(output, sbom, sign, force)
     return Plan(
         prefix=prefix,
         output=output,
@@ -98,6 +106,8 @@ def make_plan(
         dry_run=dry_run,
         show_progress=show_progress,
         distrust=None if output == "-" else frozenset(),
+        sbom=sbom,
+        sign=sign,
     )
 
 

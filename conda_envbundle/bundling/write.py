@@ -23,6 +23,7 @@ from .inventory import Inventory
 from .output import mark_dir_bundle, part_dir, part_file, place
 from .plan import Plan
 from .readahead import ReadAhead, changed
+from .sidecars import beside
 
 
 @dataclass
@@ -97,7 +98,8 @@ def _write(inventory: Inventory, manifest: Manifest, plan: Plan) -> WriteResult:
         raw.flush()
         os.fsync(raw.fileno())
         os.chmod(temp, (0o777 if plan.fmt == "sh" else 0o666) & ~umask())
-        place(temp, output, plan.fmt, plan.force)
+        with beside(plan, manifest, temp, result.sha256):
+            place(temp, output, plan.fmt, plan.force)
     return result
 
 
@@ -119,7 +121,8 @@ def _write_directory(
         _stream(inventory, manifest, temp, plan)
         mark_dir_bundle(temp, inventory.mtime)
         os.chmod(temp, 0o777 & ~umask())
-        place(temp, output, plan.fmt, plan.force)
+        with beside(plan, manifest, temp, None):
+            place(temp, output, plan.fmt, plan.force)
     return WriteResult(manifest.total_size, None)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .. import _compat, progress
@@ -35,15 +35,19 @@ def install(
     force: bool = False,
     threads: int = 0,
     show_progress: bool = False,
+    accept: Callable[[Manifest], None] | None = None,
 ) -> InstallResult:
     """Turn the bundle that ``reader`` reads (see :mod:`.archive`) into an env at ``target``.
 
     Every pre-flight check runs before anything is written; the environment is built
     beside the target under the target's lock and put in place by one atomic step, and
-    registered only then. On any error the target is as it was.
+    registered only then. On any error the target is as it was. ``accept`` may refuse
+    the manifest before anything is written (a signed one must be the one verified).
     """
     target = os.path.abspath(target)
     manifest, members = read_manifest(reader)
+    if accept is not None:
+        accept(manifest)
     check_target(manifest, target, force)
     with parents_of(target), target_lock(target):
         remove_leftovers(target)
