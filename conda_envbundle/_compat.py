@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONDA_VERSION",
+    "PaddingError",
     "add_parser_frozen_env",
     "confirm_yn",
     "first_writable_envs_dir",
@@ -38,6 +39,14 @@ __all__ = [
     "site_packages_short_path",
     "virtual_package_versions",
 ]
+
+try:  # a prefix too long for a binary string: conda's private exception, not a CondaError
+    from conda.core.portability import _PaddingError as PaddingError
+except ImportError:  # a conda without it raises something else, which is not caught
+
+    class PaddingError(Exception):  # type: ignore[no-redef]
+        """Never raised: this conda has no ``_PaddingError``."""
+
 
 try:  # conda >= 25.1: prompts go through the reporter backends
     from conda.reporters import confirm_yn

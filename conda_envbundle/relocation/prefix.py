@@ -23,6 +23,7 @@ from conda.exceptions import BinaryPrefixReplacementError
 from conda.models.enums import FileMode
 
 from .. import scan
+from .._compat import PaddingError
 from ..exceptions import RelocationError
 from ..manifest import BINARY, FileEntry, PrefixRule
 from ..progress import SILENT, Progress
@@ -74,9 +75,7 @@ def relocated_binary(
         raise RelocationError(_too_long(name, placeholder))
     try:
         return replace_prefix(FileMode.binary, data, placeholder, new_prefix, subdir)
-    except Exception as exc:  # conda's private _PaddingError is not a CondaError
-        if type(exc).__name__ != "_PaddingError":
-            raise
+    except PaddingError as exc:
         raise RelocationError(_too_long(name, placeholder)) from exc
 
 
@@ -107,9 +106,7 @@ def relocate_binary(path: str, placeholder: str, new_prefix: str, subdir: str) -
         update_prefix(path, new_prefix, placeholder, FileMode.binary, subdir=subdir)
     except BinaryPrefixReplacementError as exc:
         raise RelocationError(f"Cannot relocate {path}: {exc}") from exc
-    except Exception as exc:  # conda's private _PaddingError is not a CondaError
-        if type(exc).__name__ != "_PaddingError":
-            raise
+    except PaddingError as exc:
         raise RelocationError(_too_long(path, placeholder)) from exc
 
 
