@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from conda import __version__ as CONDA_VERSION
 from conda.base.context import context
-from conda.core.prefix_data import PrefixData
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace, _ArgumentGroup
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONDA_VERSION",
-    "PaddingError",
     "add_parser_frozen_env",
     "confirm_yn",
     "first_writable_envs_dir",
@@ -29,6 +27,7 @@ __all__ = [
     "frozen_reason",
     "installed_path",
     "is_conda_environment",
+    "is_padding_error",
     "link_source",
     "load_records",
     "native_subdir",
@@ -40,18 +39,6 @@ __all__ = [
     "virtual_package_versions",
 ]
 
-try:  # a prefix too long for a binary string: conda's private exception, not a CondaError
-    from conda.core.portability import _PaddingError as PaddingError
-except ImportError:  # a conda without it raises something else, which is not caught
-
-    class PaddingError(Exception):  # type: ignore[no-redef]
-        """Never raised: this conda has no ``_PaddingError``."""
-
-
-try:  # conda >= 25.1: prompts go through the reporter backends
-    from conda.reporters import confirm_yn
-except ImportError:
-    from conda.cli.common import confirm_yn
 
 # CEP 22's marker of an environment that conda must not change (conda >= 25.5 knows it)
 FROZEN_MARKER = os.path.join("conda-meta", "frozen")
@@ -63,6 +50,8 @@ def load_records(prefix: str) -> Iterator[PrefixRecord]:
     The pip reader may delete conda-meta records of "clobbered" packages; bundling must
     be read-only. The flag is positional because its keyword changed name in 25.5.
     """
+    from conda.core.prefix_data import PrefixData  # not at import: cli.py imports us
+
     prefix_data = PrefixData(prefix, False)
     prefix_data.reload()
     return prefix_data.iter_records()
@@ -220,3 +209,25 @@ def recorded_paths(prefix: str, rec) -> list[dict]:
     except (OSError, ValueError, AttributeError):
         return []
     return [item for item in paths if isinstance(item, dict)]
+
+
+def is_padding_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is conda's private exception (not a CondaError) for a prefix too
+    long for a binary string; conda's own tests import it from conda.core.portability."""
+    try:
+        from conda.core.portability import _PaddingError
+    except ImportError:  # a conda without it raises something else, which is not caught
+        return False
+    return isinstance(exc, _PaddingError)
+
+
+def confirm_yn(message: str, default: str, dry_run: bool) -> bool:
+    """conda's yes/no prompt (raises conda's DryRunExit or CondaSystemExit as conda does).
+
+    Imported when asked: cli.py imports this module on every conda command.
+    """
+    try:  # conda >= 25.1: prompts go through the reporter backends
+        from conda.reporters import confirm_yn as confirm
+    except ImportError:
+        from conda.cli.common import confirm_yn as confirm
+    return confirm(message, default=default, dry_run=dry_run)

@@ -1,15 +1,16 @@
 """conda hooks: the ``bundle`` and ``unbundle`` subcommands and their ``.condarc`` settings.
 
-Imports only conda's plugin API and the argument definitions (:mod:`.cli`,
-:mod:`.settings`): conda loads this module on every command, and swallows its import
-errors (the subcommands would silently vanish). The pipeline and the codec libraries
-load when a subcommand runs, where a missing one is a clear error.
+Imports only conda's plugin API, the argument definitions (:mod:`.cli`, :mod:`.settings`)
+and the actions (:mod:`.commands`, which import the rest when they run): conda loads
+this module on every command, and swallows its import errors (the subcommands would
+silently vanish). The pipeline and the codec libraries load when a subcommand runs,
+where a missing one is a clear error.
 """
 
 from conda.plugins import hookimpl
 from conda.plugins.types import CondaSubcommand
 
-from . import cli, settings
+from . import cli, commands, settings
 
 
 @hookimpl
@@ -18,13 +19,13 @@ def conda_subcommands():
     yield CondaSubcommand(
         name="bundle",
         summary="Pack an environment into one relocatable file.",
-        action=cli.bundle_action,
+        action=commands.bundle_action,
         configure_parser=cli.configure_bundle,
     )
     yield CondaSubcommand(
         name="unbundle",
         summary="Turn a bundle into a working environment at any path, offline.",
-        action=cli.unbundle_action,
+        action=commands.unbundle_action,
         configure_parser=cli.configure_unbundle,
     )
 

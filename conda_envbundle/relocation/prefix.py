@@ -23,7 +23,7 @@ from conda.exceptions import BinaryPrefixReplacementError
 from conda.models.enums import FileMode
 
 from .. import scan
-from .._compat import PaddingError
+from .._compat import is_padding_error
 from ..exceptions import RelocationError
 from ..manifest import BINARY, FileEntry, PrefixRule
 from ..progress import SILENT, Progress
@@ -75,7 +75,9 @@ def relocated_binary(
         raise RelocationError(_too_long(name, placeholder))
     try:
         return replace_prefix(FileMode.binary, data, placeholder, new_prefix, subdir)
-    except PaddingError as exc:
+    except Exception as exc:
+        if not is_padding_error(exc):
+            raise
         raise RelocationError(_too_long(name, placeholder)) from exc
 
 
@@ -106,7 +108,9 @@ def relocate_binary(path: str, placeholder: str, new_prefix: str, subdir: str) -
         update_prefix(path, new_prefix, placeholder, FileMode.binary, subdir=subdir)
     except BinaryPrefixReplacementError as exc:
         raise RelocationError(f"Cannot relocate {path}: {exc}") from exc
-    except PaddingError as exc:
+    except Exception as exc:
+        if not is_padding_error(exc):
+            raise
         raise RelocationError(_too_long(path, placeholder)) from exc
 
 
