@@ -13,6 +13,9 @@ from .exceptions import EnvBundleError
 # size), and holds the decoded text (up to 4 bytes per character) beside the bytes.
 # About 700,000 files of typical path length fit one manifest.
 MAX_PARSE_COST = 1 << 30
+# The largest manifest read at all; what it may cost to parse is bounded on its own
+# (:class:`ParseBudget`), while it is read.
+MAX_MANIFEST_SIZE = 256 << 20
 _TOKEN_COST = 96
 _TOKENS = (b"{", b"[", b",", b":")
 

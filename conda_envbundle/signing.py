@@ -217,8 +217,8 @@ def _has_signature(bundle: str, signature: str | None, trust: Trust) -> bool:
 
 def _checked_directory(bundle: str, signature: str, allowed_signers: str) -> Checked:
     """A directory bundle: verify its manifest's bytes, remember what they say."""
+    from .budget import MAX_MANIFEST_SIZE
     from .sbom import manifest_digest
-    from .unbundling.extract import MAX_MANIFEST_SIZE
 
     try:
         with open(os.path.join(bundle, MANIFEST_PATH), "rb") as fh:

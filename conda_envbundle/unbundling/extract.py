@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from ..archive.codecs import describe
 from ..archive.members import DIRECTORY, REGULAR, SYMLINK, Member, Reader
-from ..budget import ParseBudget, read_json
+from ..budget import MAX_MANIFEST_SIZE, ParseBudget, read_json
 from ..exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
 from ..fstree import make_dirs
 from ..manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest
@@ -30,10 +30,6 @@ T = TypeVar("T")
 _KINDS = {REGULAR: FILE, DIRECTORY: DIR, SYMLINK: SYMLINK_KIND}
 _MEMBER_KINDS = {kind: member_kind for member_kind, kind in _KINDS.items()}
 _SETID_BITS = 0o6000
-
-# The largest manifest we read; what it may cost to parse is bounded on its own
-# (:class:`~.manifest.ParseBudget`), while it is read.
-MAX_MANIFEST_SIZE = 256 << 20
 
 
 def _declared(manifest: Manifest) -> Iterator[Member]:
