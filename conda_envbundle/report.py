@@ -17,6 +17,9 @@ from conda.utils import human_bytes as size  # the one size formatter, as conda 
 from . import sizes as breakdown
 from .manifest import FILE, Manifest
 
+# Files --info names one per line before it only counts the rest
+_LISTED = 30
+
 
 def _json(data: dict) -> None:
     """Print a result as conda prints JSON (indented, keys sorted).
@@ -152,6 +155,8 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
     """``conda unbundle --info``: the manifest's summary."""
     bundle_size = os.path.getsize(path) if os.path.isfile(path) else None
     where = breakdown.breakdown(manifest)
+    # what holds the build path until an unpack step runs (docs/engines.md)
+    needs_unpack = [f.path for f in manifest.files if f.prefix]
     data = {
         "bundle": path,
         "bundle_size": bundle_size,
@@ -164,6 +169,7 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
         "prefix_limit": manifest.prefix_limit,
         "packages": manifest.packages,
         "sizes": where,
+        "needs_unpack": needs_unpack,
     }
     if json:
         _json(data)
@@ -187,6 +193,15 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
     for row in [("Name", "Version", "Build", "Channel"), *rows]:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     _where_size_goes(where, sys.stdout)
+    print(
+        f"Unpack step:   {len(needs_unpack)} files hold the build path until "
+        "`conda unbundle` or bin/conda-unpack runs (an engine that only extracts: run "
+        "bin/conda-unpack first, see docs/engines.md):"
+    )
+    for ruled in needs_unpack[:_LISTED]:
+        print(f"  {ruled}")
+    if len(needs_unpack) > _LISTED:
+        print(f"  ... and {len(needs_unpack) - _LISTED} more (--json lists them all)")
 
 
 def _where_size_goes(sizes: dict, out) -> None:

@@ -19,6 +19,7 @@ from ..paths import link_stays_inside
 from ..relocation.prefix import worker_count
 from ..relocation.rules import encode_record, is_record_path, refresh_record
 from .items import Item
+from .launchers import relative_launchers
 from .packages import PackageFiles
 from .refusals import bad_links_message
 from .walk import link_target, spellings
@@ -60,6 +61,7 @@ def classify(
         for indexes, done in zip(chunks, pool.map(batch, chunks), strict=True):
             for index, item in zip(indexes, done, strict=True):
                 found[index] = item
+    relative_launchers(found, prefix)
     hashes = {i.entry.path: i.entry.file_sha256 for i in found if i and i.entry.kind == FILE}
     for index, record in enumerate(is_record):
         if record:

@@ -19,6 +19,7 @@ from ..manifest import BINARY, DIR, FILE, FileEntry
 from . import standalone
 from .classify import classify
 from .items import Item
+from .launchers import copies_for_links
 from .packages import PackageFiles, package_files
 from .plan import Plan
 from .pycs import match_source_mtimes
@@ -92,6 +93,8 @@ def take_inventory(plan: Plan) -> Inventory:
         subdir = facts.subdir or _compat.native_subdir()
         retarget(items, prefix, plan.dest_prefix, subdir, plan.threads, facts.mtime)
     match_source_mtimes(items, prefix)
+    if plan.fmt == "zip":
+        items = copies_for_links(items)
     return Inventory(
         prefix=prefix,
         items=items,
