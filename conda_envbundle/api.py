@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
-from . import _compat, progress, sbom, settings, signing
+from . import _compat, progress, sbom, settings, sources
 from ._version import __version__
 from .archive import open_reader
 from .bundling.bundle import BundleResult
@@ -151,7 +151,8 @@ def unbundle(
     require_signature: bool | None = None,
     signature: str | None = None,
 ) -> UnbundleResult:
-    """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input).
+    """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input;
+    an ``http://``, ``https://`` or ``s3://`` URL is read as conda reads channels).
 
     Every check runs before anything is written; on error the target is as it was. With
     ``dry_run`` only the manifest is read and the checks run: nothing is written. An
@@ -168,9 +169,10 @@ def unbundle(
     prefix = os.path.abspath(prefix)
     replaced = replaces(prefix, force, override_frozen)
     policy = trust(allowed_signers, require_signature, signature)
-    log.info("Reading the manifest of %s", "standard input" if bundle_path == "-" else bundle_path)
+    shown = "standard input" if bundle_path == "-" else sources.shown(bundle_path)
+    log.info("Reading the manifest of %s", shown)
     with (
-        signing.checked(bundle_path, policy) as checked,
+        sources.checked(bundle_path, policy) as checked,
         open_reader(checked.source, MANIFEST_PATH) as reader,
     ):
         if dry_run:
@@ -261,7 +263,8 @@ def _log_relocation(manifest: Manifest, dry_run: bool) -> None:
 
 
 def inspect(bundle_path: str) -> Manifest:
-    """Read a bundle's manifest without extracting anything (``-`` reads standard input)."""
+    """Read a bundle's manifest without extracting anything (``-`` reads standard input;
+    from a URL, only the first bytes where the server answers range requests)."""
     with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
         manifest, _ = read_manifest(reader)
     return manifest
@@ -289,7 +292,7 @@ def verify_signed(
 ) -> tuple[Manifest, Verified | None]:
     """:func:`verify` under ``policy``; also returns the signature it verified, if any."""
     with (
-        signing.checked(bundle_path, policy) as checked,
+        sources.checked(bundle_path, policy) as checked,
         open_reader(checked.source, MANIFEST_PATH) as reader,
     ):
         manifest, members = read_manifest(reader)
@@ -305,6 +308,8 @@ def make_sbom(bundle_path: str, fmt: str) -> dict[str, Any]:
     The same document as ``bundle(..., sbom=[fmt])`` wrote beside it.
     """
     sbom.check_formats([fmt])
+    if sources.is_url(bundle_path):  # read twice: ranges for the manifest, then whole
+        return sbom.document(inspect(bundle_path), fmt, _url_sha256(bundle_path))
     if bundle_path != "-" and os.path.isdir(bundle_path):
         return sbom.document(inspect(bundle_path), fmt, None)
     if bundle_path != "-":
@@ -314,6 +319,11 @@ def make_sbom(bundle_path: str, fmt: str) -> dict[str, Any]:
     with open_reader(cast(BinaryIO, stream), MANIFEST_PATH) as reader:
         manifest, _ = read_manifest(reader)
     return sbom.document(manifest, fmt, stream.finish())
+
+
+def _url_sha256(url: str) -> str:
+    with sources.open_url(url) as remote:
+        return sbom.HashingReader(cast(BinaryIO, remote)).finish()
 
 
 def _source(bundle_path: str):

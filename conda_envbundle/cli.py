@@ -139,6 +139,11 @@ Show what a bundle holds, or check every file of it::
     conda unbundle myenv.tar.zst --info
     conda unbundle myenv.tar.zst --verify
 
+Unbundle straight from a web server or object storage::
+
+    conda unbundle https://example.com/envs/myenv.tar.zst -p /opt/myenv
+    conda unbundle s3://bucket/envs/myenv.tar.zst -n myenv
+
 Print its SPDX SBOM; unbundle it only if a key listed in FILE signed it::
 
     conda unbundle myenv.tar.zst --sbom spdx
@@ -292,8 +297,10 @@ def configure_unbundle(p: ArgumentParser) -> None:
     p.add_argument(
         "bundle_path",
         metavar="BUNDLE",
-        help="The bundle: a file of any bundle format, a dir bundle, or - for standard "
-        "input (which must not be a terminal).",
+        help="The bundle: a file of any bundle format, a dir bundle, an http:// or "
+        "https:// URL (read as conda reads channels: .condarc proxies, ssl_verify and "
+        "credentials apply), an s3:// URL (read with boto3), or - for standard input "
+        "(which must not be a terminal).",
     )
     add_parser_prefix(p)
     group = p.add_argument_group("Unbundle Options")
@@ -351,7 +358,7 @@ def _add_signature_options(p: ArgumentParser) -> None:
         "--signature",
         dest="bundle_signature",
         metavar="FILE",
-        help="The bundle's signature file (default: BUNDLE.sig; needed for - ).",
+        help="The bundle's signature file or URL (default: BUNDLE.sig; needed for - ).",
     )
     group.add_argument(
         "--require-signature",

@@ -228,6 +228,7 @@ def _inspect(args: Namespace, json: bool) -> None:
 
     from . import api, progress, report
     from .exceptions import EnvBundleError
+    from .sources import shown
 
     modes = {"--verify": args.bundle_verify, "--info": args.bundle_info}
     modes.update({"--list": args.bundle_list, "--sbom": args.bundle_sbom})
@@ -262,11 +263,11 @@ def _inspect(args: Namespace, json: bool) -> None:
             args.bundle_allowed_signers, args.bundle_require_signature, args.bundle_signature
         )
         verified, signature = api.verify_signed(args.bundle_path, policy, progress.wanted())
-        report.verified(args.bundle_path, verified, signature, json=json)
+        report.verified(shown(args.bundle_path), verified, signature, json=json)
     elif args.bundle_sbom:
         report.sbom(api.make_sbom(args.bundle_path, args.bundle_sbom))
     elif args.bundle_info:
-        report.info(args.bundle_path, api.inspect(args.bundle_path), json=json)
+        report.info(shown(args.bundle_path), api.inspect(args.bundle_path), json=json)
     else:
         report.listing(api.inspect(args.bundle_path), json=json)
 

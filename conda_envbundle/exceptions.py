@@ -3,7 +3,8 @@
 The exit code tells scripts what kind of failure it was (docs/cli.md lists them):
 1 the environment or a usage problem, 3 a damaged or hostile bundle, 4 the target cannot
 take this bundle, 5 the output or target already exists, 6 another unbundle is writing
-the same target, 7 the bundle's signature is missing, wrong or not trusted.
+the same target, 7 the bundle's signature is missing, wrong or not trusted, 8 the bundle
+could not be downloaded from its URL.
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ class SignatureError(EnvBundleError):
     return_code = 7
 
 
+class DownloadError(EnvBundleError):
+    """The bundle (or its signature) could not be read from its URL: refused, not found,
+    the connection failed or dropped, or the file changed while it was read."""
+
+    return_code = 8
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the server's HTTP status, when it answered one
+
+
 class TargetWriteError(EnvBundleError):
     """The target's filesystem refused a write (full, read-only, no permission)."""
 
@@ -114,6 +126,7 @@ def source_read_error(exc: OSError) -> EnvBundleError:
 _PACKAGES = {
     "zstandard": "zstandard on conda-forge and PyPI",
     "isal": "python-isal on conda-forge, isal on PyPI",
+    "boto3": "boto3 on conda-forge and PyPI",
 }
 
 

@@ -257,6 +257,10 @@ def _private_copy(bundle: str) -> Iterator[str]:
 
 
 def _opened(path: str) -> BinaryIO:
+    from . import sources
+
+    if sources.is_url(path):
+        return sources.open_url(path)  # type: ignore[return-value]
     try:
         return open(path, "rb")
     except OSError as exc:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
+from .. import sources
 from ..exceptions import BundleFormatError, EnvBundleError
 from . import sh
 from .codecs import CODECS, compressing, decompressing
@@ -94,7 +95,7 @@ def open_writer(
 
 @contextlib.contextmanager
 def open_reader(source: BinaryIO | str, first_member: str) -> Iterator[Reader]:
-    """A reader over a bundle file, stream or directory, whatever its format.
+    """A reader over a bundle file, stream, directory or URL, whatever its format.
 
     ``first_member`` names the member that a directory bundle yields first (the manifest).
     """
@@ -102,6 +103,9 @@ def open_reader(source: BinaryIO | str, first_member: str) -> Iterator[Reader]:
         yield DirReader(source, first_member)
         return
     with contextlib.ExitStack() as stack:
+        if isinstance(source, str) and sources.is_url(source):
+            # a file of range requests: seekable, so a zip bundle can be read from it too
+            source = cast(BinaryIO, stack.enter_context(sources.open_url(source)))
         stream = stack.enter_context(_open_file(source)) if isinstance(source, str) else source
         yield _reader_for(source, stream, stack)
 
@@ -121,6 +125,8 @@ def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.Exit
     if installer is not None:
         return installer
     if head.startswith(ZIP_MAGIC):
+        if isinstance(source, sources.RemoteFile):  # zipfile reads any seekable file
+            return ZipReader(source)  # type: ignore[arg-type]
         if not isinstance(source, str):
             raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")
         return ZipReader(source)
