@@ -341,8 +341,9 @@ def _sbom_facts(facts: Any) -> dict[str, Any] | None:
     the files no package owns (``unowned``: ``files``, ``size``, ``directories``)."""
     if facts is None:
         return None
-    if not isinstance(facts, dict) or type(facts.get("mtime")) is not int:
-        raise _damaged("its sbom facts are not an object with an mtime")
+    mtime = facts.get("mtime") if isinstance(facts, dict) else None
+    if type(mtime) is not int or not 0 <= mtime <= 253402300799:  # what SBOMs can write
+        raise _damaged("its sbom facts are not an object with an mtime from 1970 to 9999")
     dists = facts.get("python_distributions")
     if not isinstance(dists, list) or not all(isinstance(d, dict) for d in dists):
         raise _damaged("its Python distributions are not a list of objects")

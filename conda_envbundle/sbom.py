@@ -15,10 +15,18 @@ import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote
 
 from .exceptions import BundleFormatError, EnvBundleError
 from .formats import SBOM_SUFFIXES
+from .sbomfields import (
+    Refs,
+    check_records,
+    conda_purl,
+    digest_of,
+    file_name,
+    pypi_purl,
+    valid_text,
+)
 
 if TYPE_CHECKING:
     from .manifest import Manifest
@@ -48,7 +56,7 @@ def document(manifest: Manifest, fmt: str, bundle_sha256: str | None) -> dict[st
     """The SBOM of the bundle with ``manifest`` (``bundle_sha256``: the bundle file's)."""
     check_formats([fmt])
     facts = _Facts(manifest, bundle_sha256)
-    return _cyclonedx(facts) if fmt == "cyclonedx" else _spdx(facts)
+    return valid_text(_cyclonedx(facts) if fmt == "cyclonedx" else _spdx(facts))
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
@@ -103,6 +111,8 @@ class _Facts:
         self.manifest = manifest
         self.bundle_sha256 = bundle_sha256
         self.extra = manifest.sbom
+        if self.extra:
+            check_records(manifest)
         seed = f"{manifest_digest(manifest)}:{bundle_sha256 or ''}"
         self.uuid = uuid.uuid5(_NAMESPACE, seed)
         self.mtime = self.extra["mtime"] if self.extra else _UNKNOWN_TIME
@@ -143,40 +153,14 @@ class _Facts:
         )
 
 
-def conda_purl(package: dict[str, Any]) -> str:
-    """The package URL of a conda package: ``pkg:conda/name@version?build=..&channel=..``."""
-    qualifiers = {
-        "build": package.get("build"),
-        "channel": package.get("channel"),
-        "subdir": package.get("subdir"),
-        "type": _archive_type(package.get("fn")),
-    }
-    query = "&".join(
-        f"{key}={quote(str(value), safe='')}" for key, value in sorted(qualifiers.items()) if value
-    )
-    name, version = quote(package["name"].lower(), safe=""), quote(package["version"], safe="")
-    return f"pkg:conda/{name}@{version}" + (f"?{query}" if query else "")
-
-
-def pypi_purl(dist: dict[str, Any]) -> str:
-    """The package URL of a Python distribution (PEP 503 name)."""
-    name = re.sub(r"[-_.]+", "-", dist["name"]).lower()
-    return f"pkg:pypi/{quote(name, safe='')}@{quote(dist['version'], safe='')}"
-
-
-def _archive_type(fn: Any) -> str | None:
-    if not isinstance(fn, str):
-        return None
-    return "conda" if fn.endswith(".conda") else "tar.bz2" if fn.endswith(".tar.bz2") else None
-
-
 # --- CycloneDX 1.6 ---------------------------------------------------------------------------
 
 
 def _cyclonedx(facts: _Facts) -> dict[str, Any]:
     manifest = facts.manifest
-    components = [_cdx_conda(p) for p in manifest.packages]
-    components += [_cdx_pypi(d) for d in facts.distributions]
+    refs = Refs("bundle")
+    components = [_cdx_conda(p, refs) for p in manifest.packages]
+    components += [_cdx_pypi(d, refs) for d in facts.distributions]
     bundle = {
         "type": "application",
         "bom-ref": "bundle",
@@ -219,11 +203,11 @@ def _cdx_properties(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": f"{TOOL}:{name}", "value": value} for name, value in pairs]
 
 
-def _cdx_conda(package: dict[str, Any]) -> dict[str, Any]:
+def _cdx_conda(package: dict[str, Any], refs: Refs) -> dict[str, Any]:
     purl = conda_purl(package)
     component: dict[str, Any] = {
         "type": "library",
-        "bom-ref": purl,
+        "bom-ref": refs.unique(purl),
         "name": package["name"],
         "version": package["version"],
         "purl": purl,
@@ -231,14 +215,14 @@ def _cdx_conda(package: dict[str, Any]) -> dict[str, Any]:
             [
                 (key, str(package[key]))
                 for key in ("build", "build_number", "channel", "subdir", "fn")
-                if package.get(key) is not None
+                if isinstance(package.get(key), str | int)
             ]
         ),
     }
     hashes = [
-        {"alg": alg, "content": package[key]}
+        {"alg": alg, "content": digest}
         for alg, key in (("SHA-256", "sha256"), ("MD5", "md5"))
-        if package.get(key)
+        if (digest := digest_of(package, key))
     ]
     if hashes:
         component["hashes"] = hashes
@@ -247,11 +231,12 @@ def _cdx_conda(package: dict[str, Any]) -> dict[str, Any]:
     return component
 
 
-def _cdx_pypi(dist: dict[str, Any]) -> dict[str, Any]:
+def _cdx_pypi(dist: dict[str, Any], refs: Refs) -> dict[str, Any]:
     purl = pypi_purl(dist)
+    ref = refs.unique(purl)
     return {
         "type": "library",
-        "bom-ref": purl,
+        "bom-ref": ref,
         "name": dist["name"],
         "version": dist["version"],
         "purl": purl,
@@ -261,7 +246,7 @@ def _cdx_pypi(dist: dict[str, Any]) -> dict[str, Any]:
         "components": [
             {
                 "type": "file",
-                "bom-ref": f"{purl}#{path}",
+                "bom-ref": refs.unique(f"{ref}#{path}"),
                 "name": path,
                 "hashes": [{"alg": "SHA-256", "content": digest}],
             }
@@ -375,14 +360,14 @@ def _spdx_conda(index: int, package: dict[str, Any], licences: dict[str, str]) -
         }
     ]
     checksums = [
-        {"algorithm": alg, "checksumValue": package[key]}
+        {"algorithm": alg, "checksumValue": digest}
         for alg, key in (("SHA256", "sha256"), ("MD5", "md5"))
-        if package.get(key)
+        if (digest := digest_of(package, key))
     ]
     if checksums:
         entry["checksums"] = checksums
-    if package.get("fn"):
-        entry["packageFileName"] = package["fn"]
+    if file_name(package):
+        entry["packageFileName"] = file_name(package)
     if package.get("channel"):
         entry["sourceInfo"] = f"conda channel {package['channel']}, subdir {package.get('subdir')}"
     text = package.get("license")

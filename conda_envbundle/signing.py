@@ -15,22 +15,28 @@ so nothing that changes the original meanwhile (a swapped or rewritten file) is 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .exceptions import BundleFormatError, EnvBundleError, SignatureError, TargetWriteError
 from .manifest import MANIFEST_PATH, Manifest
 
+# Under conda's logger, as api.py's (commands.py shows its warnings on standard error)
+log = logging.getLogger("conda.envbundle")
+
 NAMESPACE = "conda-envbundle"
 SUFFIX = ".sig"
 _BLOCK = 1 << 20
+# an allowed-signers file is a few lines per trusted key
+_MAX_ALLOWED_SIGNERS = 16 << 20
 _GOOD = re.compile(r"with (?P<key>\S+ key \S+)")
 
 
@@ -105,13 +111,10 @@ def sign(path: str, key: str) -> bytes:
 
 
 def verify(message: BinaryIO, signature: str, allowed_signers: str) -> Verified:
-    """Check ``signature`` of the bytes ``message`` reads, against ``allowed_signers``."""
+    """Check ``signature`` of the bytes ``message`` reads (a seekable file), against
+    ``allowed_signers``."""
     tool = keygen()
-    found = subprocess.run(
-        [tool, "-Y", "find-principals", "-s", signature, "-f", allowed_signers],
-        capture_output=True,
-        check=False,
-    )
+    found = _find_principals(tool, signature, allowed_signers)
     principals = found.stdout.decode("utf-8", "replace").split()
     if found.returncode != 0 or not principals:
         raise SignatureError(
@@ -119,21 +122,63 @@ def verify(message: BinaryIO, signature: str, allowed_signers: str) -> Verified:
             f"({_said(found.stderr) or 'no allowed signer has its key'}). Nothing was "
             "changed. Get the bundle from whoever the site trusts, or ask to add its key."
         )
-    command = [tool, "-Y", "verify", "-f", allowed_signers, "-n", NAMESPACE]
-    checked = subprocess.run(
-        [*command, "-s", signature, "-I", principals[0]],
-        stdin=message,
+    command = [tool, "-Y", "verify", "-f", allowed_signers, "-n", NAMESPACE, "-s", signature]
+    refused = None
+    candidates = _candidates(tool, signature, allowed_signers, principals[0])
+    with contextlib.closing(candidates):  # its temporary directory goes when this returns
+        for principal in candidates:
+            message.seek(0)
+            checked = subprocess.run(
+                [*command, "-I", principal], stdin=message, capture_output=True, check=False
+            )
+            if checked.returncode == 0:
+                good = _GOOD.search(checked.stdout.decode("utf-8", "replace"))
+                return Verified(principal, good["key"] if good else "", signature)
+            refused = refused or checked
+    assert refused is not None
+    raise SignatureError(
+        f"The bundle does not match its signature {signature} "
+        f"({_said(refused.stdout + refused.stderr)}): it was changed after it was signed, "
+        "the signature is another file's, or its key is not allowed for bundles. Nothing "
+        "was changed."
+    )
+
+
+def _find_principals(
+    tool: str, signature: str, allowed_signers: str
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [tool, "-Y", "find-principals", "-s", signature, "-f", allowed_signers],
         capture_output=True,
         check=False,
     )
-    if checked.returncode != 0:
-        raise SignatureError(
-            f"The bundle does not match its signature {signature} "
-            f"({_said(checked.stdout + checked.stderr)}): it was changed after it was signed, "
-            "or the signature is another file's. Nothing was changed."
-        )
-    good = _GOOD.search(checked.stdout.decode("utf-8", "replace"))
-    return Verified(principals[0], good["key"] if good else "", signature)
+
+
+def _candidates(
+    tool: str, signature: str, allowed_signers: str, first: str
+) -> Generator[str, None, None]:
+    """``first`` (what find-principals names), then, only while none verifies, every
+    other principal whose own line lists the signature's key. find-principals names only
+    the first line with the key, and that line may allow it for other namespaces only (a
+    key listed for git, then for bundles); verifying as another principal checks that
+    principal's lines, so it trusts nothing the file does not."""
+    yield first
+    tried = {first}
+    with open(allowed_signers, "rb") as fh:
+        lines = fh.read(_MAX_ALLOWED_SIGNERS).splitlines()
+    with tempfile.TemporaryDirectory(prefix="conda-envbundle-signers-") as private:
+        single = os.path.join(private, "allowed_signers")
+        for line in lines:
+            if not line.strip() or line.lstrip().startswith(b"#"):
+                continue
+            with open(single, "wb") as out:
+                out.write(line + b"\n")
+            found = _find_principals(tool, signature, single)
+            named = found.stdout.decode("utf-8", "replace").split() if found.returncode == 0 else []
+            for principal in named:
+                if principal not in tried:
+                    tried.add(principal)
+                    yield principal
 
 
 def _said(stderr: bytes) -> str:
@@ -182,6 +227,12 @@ def checked(bundle: str, trust: Trust) -> Iterator[Checked]:
             "A signature file is given but no allowed signers to check it against. Pass "
             "--allowed-signers FILE or set unbundle_allowed_signers."
         )
+    allowed = trust.allowed_signers
+    if allowed and not (os.path.isfile(allowed) and os.access(allowed, os.R_OK)):
+        raise SignatureError(
+            f"The allowed signers file {allowed} is not a readable file. Check "
+            "--allowed-signers or the unbundle_allowed_signers setting. Nothing was changed."
+        )
     signature = trust.signature or (None if bundle == "-" else signature_path(bundle))
     if not trust.allowed_signers or not _has_signature(bundle, signature, trust):
         yield Checked(sys.stdin.buffer if bundle == "-" else bundle)
@@ -212,6 +263,13 @@ def _has_signature(bundle: str, signature: str | None, trust: Trust) -> bool:
             f"A valid signature is required, and {bundle} is not signed. {where} Nothing "
             "was changed."
         )
+    # trusted signers are given, so the user expects a check: say that none was made
+    # (whoever can swap the bundle can remove its signature too)
+    log.warning(
+        "warning: %s is not signed, so its signature was not checked. "
+        "--require-signature refuses unsigned bundles.",
+        "standard input" if bundle == "-" else bundle,
+    )
     return False
 
 

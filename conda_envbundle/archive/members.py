@@ -17,6 +17,8 @@ REGULAR, DIRECTORY, SYMLINK = b"0", b"5", b"2"
 
 # 1980-01-01: no member time is earlier (a zip entry cannot hold one before it).
 EARLIEST_MTIME = 315532800
+# 2107-12-31T23:59:58Z: no member time is later (the last a zip entry can hold).
+LATEST_MTIME = 4354819198
 
 
 @dataclass(slots=True)

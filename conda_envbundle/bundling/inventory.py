@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _compat, progress
-from ..archive.members import EARLIEST_MTIME
-from ..exceptions import source_read_error
+from ..archive.members import EARLIEST_MTIME, LATEST_MTIME
+from ..exceptions import EnvBundleError, source_read_error
 from ..manifest import BINARY, DIR, FILE, FileEntry
 from . import standalone
 from .classify import classify
@@ -238,8 +238,14 @@ def _fixed_mtime(records) -> int:
     """SOURCE_DATE_EPOCH, else the newest package build time: the same for the same packages."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch.isdigit():
+        # a later time overflows a tar header's field or a zip's date: refuse it here
+        if len(epoch) > len(str(LATEST_MTIME)) or int(epoch) > LATEST_MTIME:
+            raise EnvBundleError(
+                f"SOURCE_DATE_EPOCH={epoch[:20]} is later than a bundle can record "
+                f"(at most {LATEST_MTIME}, the end of 2107). Set an earlier time."
+            )
         return int(epoch)
     stamps = [int(rec.timestamp or 0) for rec in records]
     newest = max(stamps, default=0)
     newest = newest // 1000 if newest > 10**11 else newest
-    return max(newest, EARLIEST_MTIME)
+    return min(max(newest, EARLIEST_MTIME), LATEST_MTIME)

@@ -135,7 +135,7 @@ def fix_shebang(
         return data
     trampoline = TRAMPOLINE.match(data)
     if trampoline:
-        executable = os.fsdecode(trampoline.group("quoted") or trampoline.group("bare"))
+        executable = _text(trampoline.group("quoted") or trampoline.group("bare"))
         rest = data[trampoline.end() :]
     else:
         end = data.find(b"\n")
@@ -145,13 +145,19 @@ def fix_shebang(
         _, exe, options = match.groups()
         if options.strip():
             return long_shebang(data)
-        executable = os.fsdecode(exe).replace("\\ ", " ")
+        executable = _text(exe).replace("\\ ", " ")
         rest = data[end + 1 :] if end >= 0 else b""
     if not executable.startswith(new_prefix.rstrip("/") + "/"):
         return data
     if not os.path.basename(executable).startswith("python"):
         return long_shebang(data)
-    return os.fsencode(entry_point_shebang(executable)) + rest
+    return entry_point_shebang(executable).encode("utf-8", "surrogateescape") + rest
+
+
+def _text(path: "bytes") -> "str":
+    """A path in a file, as the UTF-8 text prefixes are written in (not the locale's
+    file-name encoding: ASCII for Python 3.6 in the C locale, Latin-1 in a Latin-1 one)."""
+    return path.decode("utf-8", "surrogateescape")
 
 
 # --- timestamp-based pycs and the sources they check ----------------------------------

@@ -10,17 +10,31 @@ It applies the path checks of ``conda unbundle``: nothing outside the environmen
 nothing through a symlink, is ever read for rewriting or written.
 """
 
+import os
+import sys
+
+# The environment's python cannot load its own extension modules (those of hashlib and
+# json) from a path that is not valid UTF-8: say so before importing them.
+if __name__ == "__main__":
+    try:
+        os.fsencode(os.path.abspath(__file__)).decode("utf-8")
+    except UnicodeDecodeError:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sys.stderr.write(
+            f"conda-unpack: {root!r} is not valid UTF-8, which prefix rewriting needs. Move "
+            "the environment to another path and run conda-unpack again.\n"
+        )
+        sys.exit(1)
+
 import argparse
 import contextlib
 import functools
 import hashlib
 import json
-import os
 import platform
 import py_compile
 import re
 import subprocess
-import sys
 import tempfile
 
 # What conda unbundle applies too; a bundle carries that module's source in place of this
@@ -177,11 +191,17 @@ def inside(root, path):
     if path.startswith("/") or "\\" in path or "\0" in path or {"", ".", ".."} & set(parts):
         raise UnpackError(f"the manifest lists an unsafe path {path!r}: the copy is damaged.")
     real_root = os.path.realpath(root)
-    full = os.path.join(root, path)
+    full = os.path.join(root, native(path))
     parent = os.path.realpath(os.path.dirname(full))
     if parent != real_root and not parent.startswith(real_root.rstrip(os.sep) + os.sep):
         raise UnpackError(f"{path!r} lies outside the environment through a symlink.")
     return full
+
+
+def native(path):
+    """A manifest path (UTF-8 text) as this python spells file names: the same bytes on
+    disk whatever the locale (Python 3.6 in the C locale spells them as ASCII)."""
+    return os.fsdecode(path.encode("utf-8", "surrogateescape"))
 
 
 def regular_file(root, path):
@@ -190,6 +210,15 @@ def regular_file(root, path):
     if os.path.islink(full) or not os.path.isfile(full):
         raise UnpackError(f"{path!r} is not a regular file here: the copy is damaged.")
     return full
+
+
+def utf8_text(path):
+    """``path`` as the UTF-8 text its bytes spell (:func:`native` the other way): the
+    prefix that files must hold, whatever the locale."""
+    try:
+        return os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return path
 
 
 def plan(manifest, prefix, previous):
@@ -275,9 +304,11 @@ def read_journal(root):
             journal = json.load(fh)
     except FileNotFoundError:
         return None
-    if not isinstance(journal, dict) or not isinstance(journal.get("to"), str):
+    to = journal.get("to") if isinstance(journal, dict) else None
+    # its path is replaced like a prefix: "" or "/" would rewrite every byte or slash
+    if not isinstance(to, str) or to == "/" or to != os.path.normpath(to) or to[:1] != "/":
         raise UnpackError(f"{JOURNAL} is damaged: extract the bundle again.")
-    return journal["to"]
+    return to
 
 
 def remove_temporaries(root, paths):
@@ -311,7 +342,7 @@ def record_new_place(root, manifest, prefix, hashes):
     for entry in manifest["files"]:
         if entry["path"] in hashes and entry["sha256"] != hashes[entry["path"]]:
             entry["sha256"] = hashes[entry["path"]]
-            entry["size"] = os.path.getsize(os.path.join(root, entry["path"]))
+            entry["size"] = os.path.getsize(inside(root, entry["path"]))
         if entry.get("prefix"):
             entry["prefix"]["placeholder"] = prefix
     binaries = [f["prefix"]["placeholder"] for f in manifest["files"] if binary_rule(f)]
@@ -395,7 +426,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    prefix = os.path.abspath(args.prefix) if args.prefix else root
+    shown = os.path.abspath(args.prefix) if args.prefix else root
+    prefix = utf8_text(shown)
     try:
         with open(inside(root, MANIFEST_PATH)) as fh:
             manifest = json.load(fh)
@@ -419,7 +451,7 @@ def main(argv=None):
         sys.stderr.write(f"conda-unpack: the kept manifest is damaged ({exc!r}).\n")
         return 1
     if not args.quiet:
-        print(f"conda-unpack: {relocated} file(s) relocated to {prefix}")
+        print(f"conda-unpack: {relocated} file(s) relocated to {shown}")
     return 0
 
 
