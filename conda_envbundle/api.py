@@ -10,14 +10,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
-from . import _compat, progress, sbom, settings, sources
+from . import _compat, progress, sbom, scan, settings, sources
 from ._version import __version__
-from .archive import open_reader
+from .archive import open_file, open_reader
 from .bundling.bundle import BundleResult
 from .bundling.bundle import bundle as carry_out
 from .bundling.plan import check_format, check_threads, default_output, environment_name, make_plan
 from .bundling.refusals import editables_message, missing_message
 from .exceptions import (
+    BundleFormatError,
     EditableInstallError,
     EnvBundleError,
     FrozenEnvironmentError,
@@ -312,9 +313,29 @@ def make_sbom(bundle_path: str, fmt: str) -> dict[str, Any]:
         return sbom.document(inspect(bundle_path), fmt, _url_sha256(bundle_path))
     if bundle_path != "-" and os.path.isdir(bundle_path):
         return sbom.document(inspect(bundle_path), fmt, None)
-    if bundle_path != "-":
-        return sbom.document(inspect(bundle_path), fmt, sbom.file_sha256(bundle_path))
-    stream = sbom.HashingReader(sys.stdin.buffer)  # read once: the manifest, then the rest
+    if bundle_path == "-":
+        return _streamed_sbom(sys.stdin.buffer, fmt)
+    # One open: the sha256 is of the very bytes whose manifest the document describes,
+    # whatever happens to the path meanwhile.
+    with open_file(bundle_path) as fh:
+        if not fh.seekable():  # a fifo, say
+            return _streamed_sbom(fh, fmt)
+        before = scan.signature(os.fstat(fh.fileno()))
+        digest = sbom.HashingReader(fh).finish()
+        fh.seek(0)
+        with open_reader(fh, MANIFEST_PATH) as reader:
+            manifest, _ = read_manifest(reader)
+        if scan.signature(os.fstat(fh.fileno())) != before:
+            raise BundleFormatError(
+                f"{bundle_path} changed while its SBOM was made. Make the SBOM again once "
+                "nothing writes to it."
+            )
+    return sbom.document(manifest, fmt, digest)
+
+
+def _streamed_sbom(raw: BinaryIO, fmt: str) -> dict[str, Any]:
+    """The SBOM of a bundle read once from a stream: the manifest, then the rest."""
+    stream = sbom.HashingReader(raw)
     # the readers want only read() of a stream
     with open_reader(cast(BinaryIO, stream), MANIFEST_PATH) as reader:
         manifest, _ = read_manifest(reader)

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .exceptions import BundleFormatError, EnvBundleError
+from .exceptions import EnvBundleError
 from .formats import SBOM_SUFFIXES
 from .sbomfields import (
     Refs,
@@ -69,18 +69,6 @@ def manifest_digest(manifest: Manifest) -> str:
     digest = hashlib.sha256()
     for piece in manifest.to_stream()[1]:
         digest.update(piece)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str) -> str:
-    """sha256 of the bundle file at ``path``."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(_BLOCK), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise BundleFormatError(f"Cannot read {path}: {exc.strerror}.") from None
     return digest.hexdigest()
 
 

@@ -809,9 +809,6 @@ def _feed_twice(fifo: Path, first: bytes, second: bytes, proc: subprocess.Popen)
     return sent
 
 
-@pytest.mark.xfail(
-    strict=True, reason="make_sbom opens a bundle file twice; see the round's report"
-)
 def test_sbom_hash_is_of_the_bytes_it_describes(make_env, conda_isolation, tmp_path):
     """conda unbundle FILE --sbom read the manifest from one open of FILE and hashed a
     second open: a file swapped in between got an SBOM that lists one bundle's packages

@@ -106,11 +106,12 @@ def open_reader(source: BinaryIO | str, first_member: str) -> Iterator[Reader]:
         if isinstance(source, str) and sources.is_url(source):
             # a file of range requests: seekable, so a zip bundle can be read from it too
             source = cast(BinaryIO, stack.enter_context(sources.open_url(source)))
-        stream = stack.enter_context(_open_file(source)) if isinstance(source, str) else source
+        stream = stack.enter_context(open_file(source)) if isinstance(source, str) else source
         yield _reader_for(source, stream, stack)
 
 
-def _open_file(path: str) -> BinaryIO:
+def open_file(path: str) -> BinaryIO:
+    """``path`` opened for reading; a missing or unreadable file is a BundleFormatError."""
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -125,11 +126,12 @@ def _reader_for(source: BinaryIO | str, stream: BinaryIO, stack: contextlib.Exit
     if installer is not None:
         return installer
     if head.startswith(ZIP_MAGIC):
-        if isinstance(source, sources.RemoteFile):  # zipfile reads any seekable file
-            return ZipReader(source)  # type: ignore[arg-type]
-        if not isinstance(source, str):
+        if isinstance(source, str):
+            return ZipReader(source)
+        if not source.seekable():
             raise BundleFormatError("A zip bundle cannot be read from a pipe; give its path.")
-        return ZipReader(source)
+        source.seek(0)  # zipfile reads any seekable file: a URL's ranges, an open file
+        return ZipReader(source)  # type: ignore[arg-type]
     prefixed = Prefixed(head, stream)
     # the codecs read from any object with read(); their stubs want an IO[bytes]
     plain = decompressing(head, prefixed)  # type: ignore[arg-type]
