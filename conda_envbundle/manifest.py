@@ -7,20 +7,19 @@ environment can be moved and bundled again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .budget import ParseBudget
-from .exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
+from .exceptions import BundleFormatError
 from .paths import is_utf8, link_stays_inside, path_problem, text_problem
 
 # Where the manifest lives and its checksum key: the no-conda unpacker reads them too.
-from .relocation.rules import CHECKSUM_KEY, MANIFEST_PATH
+from .relocation.rules import MANIFEST_DIR, MANIFEST_PATH
+from .sealing import list_pieces, sealed_stream, verify_checksum
 
 FORMAT_NAME = "conda-envbundle"
 FORMAT_VERSION = 1
@@ -139,7 +138,7 @@ class Manifest:
             # an optional key: readers since 0.1 ignore keys they do not know, and the
             # checksum covers every key
             head["sbom"] = self.sbom
-        return sealed_stream(head, lambda: _list_pieces(self.files, FileEntry.to_json))
+        return sealed_stream(head, lambda: list_pieces(self.files, FileEntry.to_json))
 
     @classmethod
     def from_bytes(cls, raw: bytes | bytearray) -> Manifest:
@@ -157,7 +156,7 @@ class Manifest:
                     f"This bundle has manifest version {data.get('version')}; this "
                     f"conda-envbundle reads version {FORMAT_VERSION}. Update conda-envbundle."
                 )
-            _verify_checksum(data)
+            verify_checksum(data)
             source, created = _object(data, "source"), _object(data, "created_by")
             platform = dict(_object(data, "platform"))
             manifest = cls(
@@ -180,98 +179,6 @@ class Manifest:
             ) from exc
         _check_paths(manifest.files)
         return manifest
-
-
-_JSON_CHUNK = 2048
-
-
-def _compact(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _as_is(item: Any) -> Any:
-    return item
-
-
-def _list_pieces(items: list[Any], to_json: Callable[[Any], Any]) -> Iterator[bytes]:
-    """``_compact(items)`` in pieces, encoding a chunk at a time: a manifest lists every
-    file, and its entries as JSON objects all at once take several times its size."""
-    yield b"["
-    for start in range(0, len(items), _JSON_CHUNK):
-        chunk = _compact([to_json(item) for item in items[start : start + _JSON_CHUNK]])
-        yield (b"," if start else b"") + chunk[1:-1]
-    yield b"]"
-
-
-def _object_pieces(data: dict[str, Any], files: Iterable[bytes]) -> Iterator[bytes]:
-    """``_compact(data)`` with the key ``files`` given as already encoded pieces."""
-    yield b"{"
-    for index, key in enumerate(sorted({*data, "files"})):
-        yield (b"," if index else b"") + _compact(key) + b":"
-        if key == "files":
-            yield from files
-        else:
-            yield _compact(data[key])
-    yield b"}"
-
-
-def sealed_stream(
-    head: dict[str, Any], files: Callable[[], Iterable[bytes]]
-) -> tuple[int, Iterator[bytes]]:
-    """The manifest as a bundle carries it, sealed with :data:`CHECKSUM_KEY`, as
-    ``(size, pieces)``: the same bytes as compact, key-sorted ``json.dumps`` of the whole.
-
-    ``files()`` gives the encoded file list, and is called twice.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    # conda unbundle refuses a manifest that costs too much to parse: never write one
-    budget = ParseBudget(
-        "The manifest of this environment",
-        EnvBundleError,
-        "conda unbundle would refuse it. Leave files out with --exclude.",
-    )
-    for piece in _object_pieces(head, files()):
-        digest.update(piece)
-        budget.add(piece)
-        size += len(piece)
-    sealed = {**head, CHECKSUM_KEY: digest.hexdigest()}
-    # the sealed head differs from the unsealed one by the checksum key; the files do not
-    size += sum(map(len, _object_pieces(sealed, []))) - sum(map(len, _object_pieces(head, [])))
-
-    def pieces() -> Iterator[bytes]:
-        yield from _object_pieces(sealed, files())
-        yield b"\n"
-
-    return size + 1, pieces()
-
-
-def checksum(data: dict[str, Any]) -> str:
-    """sha256 of ``data`` as compact, key-sorted JSON, leaving out the checksum key."""
-    head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
-    files = data.get("files")
-    if not isinstance(files, list):
-        return hashlib.sha256(
-            _compact({**head, "files": files} if "files" in data else head)
-        ).hexdigest()
-    digest = hashlib.sha256()
-    for piece in _object_pieces(head, _list_pieces(files, _as_is)):
-        digest.update(piece)
-    return digest.hexdigest()
-
-
-def _verify_checksum(data: dict[str, Any]) -> None:
-    claimed = data.get(CHECKSUM_KEY)
-    if not isinstance(claimed, str):
-        raise BundleFormatError(
-            "The bundle's manifest has no checksum: it is damaged, or was not made by "
-            "conda bundle. Make the bundle again."
-        )
-    if claimed != checksum(data):
-        raise ChecksumMismatchError(
-            "The bundle's manifest does not match its checksum: the bundle is damaged. "
-            "Copy it again from its source."
-        )
 
 
 def _field(
@@ -455,8 +362,13 @@ def _check_paths(files: list[FileEntry]) -> None:
         problem = path_problem(path)
         if problem:
             raise BundleFormatError(f"The manifest lists an unsafe path: {path!r} ({problem}).")
-        if path == MANIFEST_PATH:
-            raise BundleFormatError(f"The manifest lists {path!r}, the path of itself.")
+        if path == MANIFEST_DIR or path.startswith(MANIFEST_DIR + "/"):
+            # where conda unbundle and conda-unpack keep their own files (the manifest,
+            # conda-unpack's journal): nothing a bundle brings may stand there
+            raise BundleFormatError(
+                f"The manifest lists {path!r}, inside {MANIFEST_DIR}, where conda-envbundle "
+                "keeps its own files: the bundle is damaged or hostile."
+            )
         if path in kinds:
             raise BundleFormatError(f"The manifest lists {path!r} twice.")
         kinds[path] = entry.kind

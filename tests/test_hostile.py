@@ -29,7 +29,8 @@ from conda_envbundle.archive.tar import (
     padding,
 )
 from conda_envbundle.exceptions import BundleFormatError, ChecksumMismatchError
-from conda_envbundle.manifest import CHECKSUM_KEY, MANIFEST_PATH
+from conda_envbundle.manifest import MANIFEST_PATH
+from conda_envbundle.relocation.rules import CHECKSUM_KEY
 
 from .support.cli import assert_clean_error
 from .support.crafted import Bundle, Raw, tree
@@ -386,11 +387,11 @@ CASES: dict[str, tuple[Callable[[Bundle, Ctx], None], type, str]] = {
     "manifest-json-bomb": (manifest_json_bomb, BundleFormatError, "manifest is damaged"),
     "manifest-wrong-type": (manifest_wrong_type, BundleFormatError, "'mode' of 'bin/foo'"),
     "prefix-rule-on-symlink": (prefix_rule_on_symlink, BundleFormatError, "bad prefix rule"),
-    "manifest-lists-itself": (reserved_path, BundleFormatError, "the path of itself"),
+    "manifest-lists-itself": (reserved_path, BundleFormatError, "keeps its own files"),
     "manifest-dir-is-symlink": (
         manifest_dir_symlink,
         BundleFormatError,
-        "cannot hold 'conda-meta/envbundle/manifest.json'",
+        "lists 'conda-meta/envbundle', inside conda-meta/envbundle",
     ),
     "file-under-file": (file_under_file, BundleFormatError, "lists 'bin/foo' as a file"),
     "unknown-kind": (unknown_kind_in_manifest, BundleFormatError, "unknown kind 'hardlink'"),

@@ -28,6 +28,7 @@ from .refusals import (
     missing_files,
     refuse_bad_names,
     refuse_editables,
+    refuse_interrupted_unpack,
     refuse_missing,
 )
 from .retarget import retarget
@@ -127,6 +128,7 @@ class _Survey:
     @classmethod
     def of(cls, prefix: str, pkgs: list[PackageFiles], plan: Plan) -> _Survey:
         """Walk ``prefix``; refuse what stops the bundle (a dry run only reports it)."""
+        refuse_interrupted_unpack(prefix)
         editable_paths = editable_installs(prefix)
         editables = sorted(editable_paths)
         unholdable: list[str] = []

@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from ..exceptions import (
     EditableInstallError,
     MissingFilesError,
+    SourceEnvironmentError,
     UnsafeLinkError,
     UnsupportedPathError,
     source_read_error,
 )
 from ..manifest import SYMLINK
 from ..paths import link_stays_inside, path_problem, zip_name_problem
+from ..relocation.rules import JOURNAL
 from .packages import PackageFiles
 from .walk import link_target
 
@@ -167,3 +169,14 @@ def missing_message(missing: dict[str, list[str]]) -> str:
         f"Files recorded by conda are missing from the environment ({detail}). Reinstall "
         "those packages, or pass --ignore-missing to bundle without them."
     )
+
+
+def refuse_interrupted_unpack(prefix: str) -> None:
+    """An environment whose conda-unpack was interrupted holds files relocated to another
+    path than its records say: bundling it would ship them so."""
+    if os.path.lexists(os.path.join(prefix, JOURNAL)):
+        raise SourceEnvironmentError(
+            f"bin/conda-unpack was interrupted in {prefix} ({JOURNAL} is there): some of "
+            "its files hold another path. Run bin/conda-unpack there again to finish, then "
+            "bundle it."
+        )

@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable
 
 MANIFEST_DIR = "conda-meta/envbundle"
 MANIFEST_PATH = MANIFEST_DIR + "/manifest.json"
+# conda-unpack's own state, never a bundle member: written before the first file is
+# rewritten and removed after the last, so a run that was killed (or failed) leaves it,
+# naming where it was moving the environment.
+JOURNAL = MANIFEST_DIR + "/unpack-journal.json"
 # The manifest's own checksum: sha256 of its canonical JSON without this key.
 CHECKSUM_KEY = "manifest_sha256"
 RECORD_DIR = "conda-meta"

@@ -41,7 +41,7 @@ import tempfile
 # import (bundling/standalone.py), so this file needs nothing but the standard library.
 from conda_envbundle.relocation.rules import (
     CHECKSUM_KEY,
-    MANIFEST_DIR,
+    JOURNAL,
     MANIFEST_PATH,
     PYC_HEADER_SIZE,
     compile_pyc,
@@ -57,10 +57,6 @@ from conda_envbundle.relocation.rules import (
     source_mtime,
 )
 
-# Written before the first file is rewritten and removed after the last: a run that was
-# killed (or failed) leaves it, naming where it was moving the environment, so the next
-# run knows that some files hold that path instead of the recorded one.
-JOURNAL = MANIFEST_DIR + "/unpack-journal.json"
 TEMP_PREFIX = ".conda-unpack-"
 
 # conda unbundle rewrites prefixes with conda.core.portability, which cannot be imported

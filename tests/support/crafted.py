@@ -24,7 +24,8 @@ import zstandard
 from conda_envbundle.archive import open_reader
 from conda_envbundle.archive.members import DIRECTORY, REGULAR, SYMLINK
 from conda_envbundle.archive.tar import END_OF_ARCHIVE, member_header, padding
-from conda_envbundle.manifest import CHECKSUM_KEY, MANIFEST_PATH
+from conda_envbundle.manifest import MANIFEST_PATH
+from conda_envbundle.relocation.rules import CHECKSUM_KEY
 
 KIND_NAMES = {REGULAR: "file", DIRECTORY: "dir", SYMLINK: "symlink"}
 

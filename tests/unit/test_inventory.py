@@ -20,6 +20,7 @@ from conda_envbundle.exceptions import (
     EditableInstallError,
     EnvBundleError,
     MissingFilesError,
+    SourceEnvironmentError,
     UnsafeLinkError,
 )
 from conda_envbundle.manifest import FILE, SYMLINK, TEXT
@@ -142,3 +143,11 @@ def test_the_plan_takes_levels_and_defaults_from_the_codec_that_compresses(env):
     assert make_plan(str(env), out, fmt="sh", sh_codec="zstd").level == 3
     assert make_plan(str(env), out, fmt="sh").level == 6
     assert make_plan(str(env), "-", fmt="tar.gz").distrust is None  # cannot be made twice
+
+
+def test_an_environment_whose_conda_unpack_was_interrupted_is_refused(env):
+    journal = env / "conda-meta" / "envbundle" / "unpack-journal.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text('{"to": "/elsewhere"}')
+    with pytest.raises(SourceEnvironmentError, match="Run bin/conda-unpack there again"):
+        take_inventory(_plan(env))

@@ -8,16 +8,8 @@ import json
 import pytest
 
 from conda_envbundle.exceptions import BundleFormatError, ChecksumMismatchError
-from conda_envbundle.manifest import (
-    BINARY,
-    CHECKSUM_KEY,
-    DIR,
-    FILE,
-    SYMLINK,
-    FileEntry,
-    Manifest,
-    PrefixRule,
-)
+from conda_envbundle.manifest import BINARY, DIR, FILE, SYMLINK, FileEntry, Manifest, PrefixRule
+from conda_envbundle.relocation.rules import CHECKSUM_KEY
 
 
 def _entries(count: int) -> list[FileEntry]:
