@@ -1,7 +1,8 @@
 """Build a benchmark environment once and cache it under ``bench/.cache/env-<key>``.
 
-Steps: download the pinned wheels; convert them, CPython 3.11, the synthetic packages and
-the test-suite fixture packages into a local channel (in parallel); ``conda create`` the
+Steps: download the pinned wheels; convert them, CPython 3.11, the synthetic packages, the
+many-small-files packages and the test-suite fixture packages into a local channel (in
+parallel, staged on tmpfs where there is one); ``conda create`` the
 environment from it with the real conda CLI (package cache kept beside it, so files are
 hardlinked as on a user's machine); ``pip install`` one unmanaged wheel with the env's own
 pip; check the env works; record its composition in ``complete.json``.
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,11 +32,13 @@ from . import channel as channel_mod
 from .config import CACHE, PY_VERSION, UNMANAGED_WHEEL, Profile
 from .envstats import describe
 from .pythonpkg import build_python
+from .smallfiles import build_small
 from .synthetic import build_synthetic
 from .wheel2conda import convert_wheel
 from .wheels import download
 
 STAMP = "complete.json"
+TMPFS = Path("/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class BenchEnv:
 
 
 def smoke_test(prefix: Path, profile: Profile, *, activated: bool = False) -> None:
-    """Fail unless the env's python, a synthetic binary and the pip-installed tool work.
+    """Fail unless the env's python, a synthetic binary, the pip-installed tool and (small-files
+    env) a relocated ``-config`` script work.
 
     They run with a clean environment; ``activated`` puts the env's ``bin`` first on PATH.
     """
@@ -79,9 +84,13 @@ def smoke_test(prefix: Path, profile: Profile, *, activated: bool = False) -> No
             lines = proc.stderr.strip().splitlines() or ["no output"]
             name = os.path.basename(cmd[0])
             raise RuntimeError(f"bin/{name} exit {proc.returncode}: {lines[-1]}")
-    out = subprocess.run(checks[0], env=clean, capture_output=True, text=True, check=True)
-    if out.stdout.strip() != str(prefix):
-        raise RuntimeError(f"python reports sys.prefix {out.stdout.strip()}, expected {prefix}")
+    reports = [(checks[0], "python reports sys.prefix")]
+    if profile.small_packages > 1:  # a text prefix file of a small-files package
+        reports.append(([str(prefix / "bin" / "small001-config"), "--prefix"], "small001-config"))
+    for cmd, what in reports:
+        out = subprocess.run(cmd, env=clean, capture_output=True, text=True, check=True)
+        if out.stdout.strip() != str(prefix):
+            raise RuntimeError(f"{what} {out.stdout.strip()}, expected {prefix}")
 
 
 def _timed(label: str, func: Callable[[], object]) -> object:
@@ -97,13 +106,26 @@ def _build_packages(profile: Profile, build_root: Path, channel: Path) -> None:
     for builder in BUILDERS:  # foo, foo-data, foo-post, foopy: tiny
         builder(build_root, channel)
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        jobs = [pool.submit(build_python, build_root, channel, slim=profile.slim_python)]
+        jobs = [pool.submit(build_python, build_root, channel, flavour=profile.python)]
         for wheel in sorted(wheels, key=lambda w: w.stat().st_size, reverse=True):
             jobs.append(pool.submit(convert_wheel, wheel, build_root, channel))
         for index in range(profile.synthetic):
             jobs.append(pool.submit(build_synthetic, build_root, channel, index, profile.blob_mib))
+        for index in range(profile.small_packages):
+            files = profile.small_files
+            jobs.append(pool.submit(build_small, build_root, channel, index, files))
         for job in jobs:
             job.result()
+
+
+def _staging_root(directory: Path) -> Path:
+    """Where packages are staged: a fresh directory on tmpfs if there is one (writing and
+    deleting 300,000 small files is much faster there), else inside ``directory``."""
+    if TMPFS.is_dir() and os.access(TMPFS, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="envbundle-bench-build-", dir=TMPFS))
+    root = directory / "build"
+    root.mkdir(parents=True)
+    return root
 
 
 def _pip_install_unmanaged(prefix: Path) -> None:
@@ -118,7 +140,8 @@ def _pip_install_unmanaged(prefix: Path) -> None:
 def _prune(profile: Profile) -> None:
     """Remove cached envs of this profile built by other builder versions."""
     for stale in CACHE.glob(f"env-{profile.name}-*"):
-        if stale != profile.directory:
+        # env-small-<key> must not match env-small-quick-<key>
+        if stale != profile.directory and stale.name.rpartition("-")[0] == f"env-{profile.name}":
             print(f"removing stale cache {stale}", flush=True)
             shutil.rmtree(stale)
 
@@ -131,10 +154,12 @@ def build_env(profile: Profile) -> BenchEnv:
         shutil.rmtree(directory)
     print(f"building the {profile.name} benchmark env in {directory}", flush=True)
     started = time.monotonic()
-    build_root, channel = directory / "build", directory / "channel"
-    build_root.mkdir(parents=True)
-    _timed("packages", lambda: _build_packages(profile, build_root, channel))
-    shutil.rmtree(build_root)
+    directory.mkdir(parents=True)
+    build_root, channel = _staging_root(directory), directory / "channel"
+    try:
+        _timed("packages", lambda: _build_packages(profile, build_root, channel))
+    finally:
+        shutil.rmtree(build_root)
     names = _timed("index", lambda: channel_mod.write_repodata(channel))
     env = BenchEnv(profile, directory, {})
     prefix = env.prefix

@@ -34,10 +34,14 @@ def _ram() -> str:
 
 def _disk(path: Path) -> str:
     """Filesystem type, device, size, and whether the device is rotational."""
+    while not path.exists() and path != path.parent:  # a runs directory is removed after use
+        path = path.parent
     fields = _first_line(["sh", "-c", f"df -hT '{path}' | tail -1"]).split()
     if len(fields) < 3:
         return "unknown"
     device, fstype, size = fields[0], fields[1], fields[2]
+    if fstype == "tmpfs":
+        return f"tmpfs, {size} (memory)"
     name = os.path.basename(device)
     kind = "unknown medium"
     rotational = Path(f"/sys/block/{name}/queue/rotational")
@@ -78,14 +82,17 @@ def _git_revision(root: Path) -> str:
 
 
 def describe_machine(
-    cache: Path, runs: Path, conda: Path, conda_env: dict[str, str], root: Path
+    cache: Path, runs: dict[str, Path], conda: Path, conda_env: dict[str, str], root: Path
 ) -> dict[str, str]:
-    """Ordered ``label -> value`` rows for the report."""
+    """Ordered ``label -> value`` rows for the report (``runs``: storage -> runs directory)."""
+    storages = {
+        f"Archives and targets, {storage} ({path})": _disk(path) for storage, path in runs.items()
+    }
     return {
         "CPU": f"{_cpu_model()}, {os.cpu_count()} logical CPUs (nproc)",
         "RAM": _ram(),
         "Disk of the env (bench/.cache)": _disk(cache),
-        f"Disk of archives and targets ({runs})": _disk(runs),
+        **storages,
         "OS / kernel": f"{_os_name()}, Linux {platform.release()}",
         "Python (.venv)": platform.python_version(),
         "conda": _first_line([str(conda), "--version"], conda_env),

@@ -1,14 +1,21 @@
-"""Profile ``conda_envbundle.api.bundle()`` and ``unbundle()`` in-process on a benchmark env.
+"""Profile ``conda bundle`` and ``conda unbundle`` in-process on a benchmark env.
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/profiling.py            # the full env (built if not cached)
-    .venv/bin/python bench/profiling.py --quick --top 40 --format tar.gz
+    .venv/bin/python bench/profiling.py                  # CPU per step, small-files env
+    .venv/bin/python bench/profiling.py --quick --env big
+    .venv/bin/python bench/profiling.py --cprofile --top 40 --format tar.gz
 
-cProfile sees one thread: the main thread is profiled, and so is every thread started
-while profiling (the product's worker pools), each with its own profiler; the report shows
-the main thread and the merged worker threads separately. Raw stats are saved as
-``bench/.cache/profile-{bundle,unbundle}[-workers].prof`` (open with ``python -m pstats``).
+Both run the real CLI (``conda.cli.main.main``) in this process, with the bundle and the
+target on tmpfs (``/dev/shm``) when there is one, so the CPU and not the disk decides.
+
+- Default: CPU-seconds and microseconds per file of each step (bench/stepprofile.py, a
+  sampling profiler that reads every thread's CPU clock), plus reference costs (GNU tar +
+  zstd, Python loops that only lstat, read or hash). ``--json FILE`` saves them for the
+  report (bench/run.py does this for docs/performance.md).
+- ``--cprofile``: cProfile tables of the main thread and of every thread started while
+  profiling (the product's worker pools), merged; raw stats are saved as
+  ``bench/.cache/profile-{bundle,unbundle}[-workers].prof`` (``python -m pstats``).
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # top-level modules (``profile``, ``config``, ...).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+TMPFS = Path("/dev/shm")
 
 
 class ThreadProfiles:
@@ -86,37 +97,84 @@ def profile_call(name: str, call: Callable[[], object], top: int, cache: Path) -
         print(_table(workers, "tottime", top))
 
 
+def _conda(*args: str) -> Callable[[], object]:
+    """``conda *args`` through conda's CLI entry point, in this process; fails on exit != 0."""
+
+    def call() -> None:
+        from conda.cli.main import main
+
+        code = main(*args)
+        if code:
+            raise SystemExit(f"conda {' '.join(args)}: exit {code}")
+
+    return call
+
+
+def _work_dir(cache: Path) -> Path:
+    parent = TMPFS if TMPFS.is_dir() and os.access(TMPFS, os.W_OK) else cache
+    return Path(tempfile.mkdtemp(prefix="envbundle-bench-profile-", dir=parent))
+
+
+def _steps(bench_env, fmt: str, work: Path, out: Path | None) -> None:
+    from bench import stepprofile
+
+    files = bench_env.stats["files"] + bench_env.stats["symlinks"]
+    bundle, target = work / f"bundle.{fmt}", work / "target"
+    prefix = str(bench_env.prefix)
+    profiles = []
+    for args in (
+        ["bundle", "-p", prefix, "-o", str(bundle)],
+        ["unbundle", str(bundle), "-p", str(target)],
+    ):
+        os.sync()
+        profile = stepprofile.profile_conda(args, files)
+        profiles.append(profile)
+        print(stepprofile.render_text(profile), flush=True)
+    refs = stepprofile.references(bench_env.prefix, work)
+    print(stepprofile.render_references(refs, files))
+    if out:
+        data = {
+            "env": bench_env.profile.name,
+            "files": files,
+            "profiles": [asdict(p) for p in profiles],
+            "references": [asdict(r) for r in refs],
+        }
+        out.write_text(json.dumps(data, indent=1))
+
+
 def main() -> int:
     """Profile bundle then unbundle of the cached env."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the small env")
-    parser.add_argument("--top", type=int, default=25, help="rows per table")
+    parser.add_argument("--env", choices=("big", "small"), default="small", help="which env")
+    parser.add_argument("--quick", action="store_true", help="the env's quick profile")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile tables instead")
+    parser.add_argument("--top", type=int, default=25, help="rows per cProfile table")
     parser.add_argument("--format", default="tar.zst", help="bundle format (tar.zst, tar.gz)")
+    parser.add_argument("--json", type=Path, help="save the step profile here")
     args = parser.parse_args()
 
     from bench.buildenv import ensure_env
     from bench.config import CACHE, PROFILES
 
-    bench_env = ensure_env(PROFILES["quick" if args.quick else "full"])
+    bench_env = ensure_env(PROFILES[args.env + ("-quick" if args.quick else "")])
     os.environ.update(bench_env.conda_env())
     for name in ("CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
         os.environ.pop(name, None)
-    from conda.base.context import reset_context
-
-    reset_context()
-    from conda_envbundle import api
-
-    work = CACHE / "profile-run"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    bundle, target = work / f"bundle.{args.format}", work / "target"
+    work = _work_dir(CACHE)
     try:
-        os.sync()
-        profile_call(
-            "bundle", lambda: api.bundle(str(bench_env.prefix), str(bundle)), args.top, CACHE
-        )
-        os.sync()
-        profile_call("unbundle", lambda: api.unbundle(str(bundle), str(target)), args.top, CACHE)
+        if args.cprofile:
+            bundle, target = work / f"bundle.{args.format}", work / "target"
+            prefix = str(bench_env.prefix)
+            os.sync()
+            profile_call(
+                "bundle", _conda("bundle", "-p", prefix, "-o", str(bundle)), args.top, CACHE
+            )
+            os.sync()
+            profile_call(
+                "unbundle", _conda("unbundle", str(bundle), "-p", str(target)), args.top, CACHE
+            )
+        else:
+            _steps(bench_env, args.format, work, args.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,11 +1,12 @@
 """The measurements: pack and unpack the same env with each tool, one after the other.
 
 Every command runs as a user would type it (the real ``conda`` CLI, ``conda-pack``, GNU
-tar and zstd), on a warm page cache, with outputs and targets inside ``bench/.cache/runs``
-(same filesystem as the env). Tools are measured in groups: the group's packs, then the
-unpacks of the archives they wrote, then the archives are deleted. Within a group the
-commands alternate round by round (A, B, A, B, ...), so that a slow phase of a shared
-machine hits both sides of a comparison alike; each row reports the median of its rounds.
+tar and zstd, ``sh`` for the installer), on a warm page cache, with outputs and targets
+inside one runs directory (on disk, or on tmpfs to take the disk out of the measurement).
+Tools are measured in groups: the group's packs, then the unpacks of the archives they
+wrote, then the archives are deleted. Within a group the commands alternate round by round
+(A, B, A, B, ...), so that a slow phase of a shared machine hits both sides of a comparison
+alike; each row reports the median of its rounds.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ VENV_BIN = Path(sys.executable).parent
 CONDA = VENV_BIN / "conda"
 CONDA_PACK = VENV_BIN / "conda-pack"
 CONDA_UNPACK = "$TARGET/bin/python $TARGET/bin/conda-unpack"
+"""conda-pack's unpack step, with the env's python (as after ``source bin/activate``)."""
+BUNDLE_UNPACK = "$TARGET/bin/conda-unpack"
+"""A bundle's own unpack step: a sh script that runs the env's python by path."""
 UNZSTD = "mkdir -p $TARGET && zstd -q -d -c $OUT | tar -xf - -C $TARGET"
 UNGZ = "mkdir -p $TARGET && tar -xzf $OUT -C $TARGET"
+PAYLOAD_MARKER = b"\n__ENVBUNDLE_PAYLOAD__\n"
+"""The line that ends a ``--format sh`` installer's header; the raw payload, an ordinary
+tar.gz, follows it (conda_envbundle/archive/sh.py)."""
+SH_HEADER_MAX = 4 << 20
 
 
 @dataclass
@@ -91,12 +99,16 @@ def _has_traceback(log: Path) -> bool:
 class Suite:
     """Runs the measurements and collects :class:`Result` rows."""
 
-    def __init__(self, bench_env: BenchEnv, runs_dir: Path, repeat: int) -> None:
+    def __init__(
+        self, bench_env: BenchEnv, runs_dir: Path, repeat: int, *, on_disk: bool = True
+    ) -> None:
         self.bench_env = bench_env
         self.env_dir = bench_env.prefix
         self.runs_dir = runs_dir
         self.target = runs_dir / "target"
         self.repeat = repeat
+        self.on_disk = on_disk
+        """On disk, the first unpack of a group is preceded by an untimed one (see group)."""
         self.conda_env = bench_env.conda_env()
         self.results: list[Result] = []
 
@@ -159,7 +171,7 @@ class Suite:
         """
         packed = self._packs(packs, rounds)
         unpacks = [u for u in unpacks if u.out in packed]
-        if condition and unpacks:
+        if condition and self.on_disk and unpacks:
             self._condition(unpacks[0])
         self._unpacks(unpacks, rounds)
         for pack in packs:
@@ -223,7 +235,8 @@ class Suite:
     # -- the groups ----------------------------------------------------------------------
 
     def key_comparison(self, gnu: bool = True, bundle: bool = True, rounds: int = 2) -> None:
-        """GNU tar | zstd -3 and ``conda bundle`` (tar.zst), and back, alternating."""
+        """GNU tar | zstd -3 and ``conda bundle`` (tar.zst), and back, alternating; the bundle
+        is unpacked both ways: ``conda unbundle``, and ``tar -x`` + ``bin/conda-unpack``."""
         packs, unpacks = [], []
         if gnu:
             tar = "tar -cf - -C $ENV . | zstd -q -T0 -3 -o $OUT"
@@ -236,13 +249,44 @@ class Suite:
         if bundle:
             packs.append(self._bundle_pack("tar.zst"))
             unpacks.append(self._bundle_unpack("tar.zst"))
+            unpacks.append(
+                Unpack(
+                    "unpack.bundle.no-conda",
+                    "bundle tar.zst: untar + bin/conda-unpack (no conda)",
+                    ("extract", UNZSTD),
+                    "bundle.tar.zst",
+                    True,
+                    (("conda-unpack", BUNDLE_UNPACK),),
+                )
+            )
         self.group(packs, unpacks, rounds, condition=True)
+
+    def installer(self) -> None:
+        """``conda bundle -o x.sh`` (gzip payload), then ``sh x.sh -p`` against plain
+        ``tar -xzf`` of the very payload the installer carries, alternating."""
+        pack = Pack("pack.bundle.sh", "conda bundle (sh)", "conda bundle -p $ENV -o $OUT", "x.sh")
+        if self._packs([pack], self.repeat):
+            _cut_payload(self.runs_dir / "x.sh", self.runs_dir / "payload.tar.gz")
+            run_sh = ("install", "sh $OUT -p $TARGET")
+            unpacks = [
+                Unpack("unpack.bundle.sh", "sh installer (x.sh -p)", run_sh, "x.sh", True),
+                Unpack(
+                    "unpack.sh-payload",
+                    "plain tar -xzf of the installer's payload",
+                    ("extract", UNGZ),
+                    "payload.tar.gz",
+                    False,
+                ),
+            ]
+            self._unpacks(unpacks, max(self.repeat, 2))
+        for name in ("x.sh", "payload.tar.gz"):
+            _remove(self.runs_dir / name)
 
     def bundle_gz(self) -> None:
         """``conda bundle -o x.tar.gz``, then ``conda unbundle``."""
         self.group([self._bundle_pack("tar.gz")], [self._bundle_unpack("tar.gz")], self.repeat)
 
-    def conda_pack(self, fmt: str, *, unpack: bool = True) -> None:
+    def conda_pack(self, fmt: str) -> None:
         """conda-pack 0.9.2 to ``fmt``; untar; ``conda-unpack`` with the env's python."""
         out = f"conda-pack.{fmt}"
         threads = " -j -1" if fmt == "tar.gz" else ""
@@ -260,7 +304,7 @@ class Suite:
             True,
             (("conda-unpack", CONDA_UNPACK),),
         )
-        self.group([pack], [unpacking] if unpack else [], self.repeat)
+        self.group([pack], [unpacking], self.repeat)
 
     @staticmethod
     def _bundle_pack(fmt: str) -> Pack:
@@ -275,3 +319,15 @@ class Suite:
         return Unpack(
             f"unpack.bundle.{fmt}", f"conda unbundle ({fmt})", step, f"bundle.{fmt}", True
         )
+
+
+def _cut_payload(installer: Path, payload: Path) -> None:
+    """Copy the payload of ``installer`` (everything after its header) to ``payload``."""
+    with installer.open("rb") as src:
+        head = src.read(SH_HEADER_MAX)
+        at = head.find(PAYLOAD_MARKER)
+        if at < 0:
+            raise RuntimeError(f"{installer}: no payload marker in its first {SH_HEADER_MAX} bytes")
+        src.seek(at + len(PAYLOAD_MARKER))
+        with payload.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
