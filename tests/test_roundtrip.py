@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from .support.targets import KINDS, target_path
 from .support.verify import assert_env_runs, assert_same_packages
 
 PLACEHOLDER_MARK = "_h_env_placehold"
@@ -24,22 +24,11 @@ def _installed(path: str, noarch_python: bool) -> str:
     return path
 
 
-def _target(kind: str, base: Path) -> Path:
-    if kind == "short":
-        return Path(tempfile.mkdtemp(prefix="e", dir="/tmp")) / "t"
-    if kind == "long":
-        stem = base / "long"
-        return stem / ("x" * (200 - len(str(stem)) - 1))
-    if kind == "spaces":
-        return base / "with spaces" / "my env"
-    return base / "ünïcødé" / "环境-é"
-
-
-@pytest.mark.parametrize("kind", ["short", "long", "spaces", "non-ascii"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_relocated_environment_runs(
     kind, source_env, source_bundle, conda_env, conda_cli, tmp_path
 ):
-    target = _target(kind, tmp_path)
+    target = target_path(kind, tmp_path)
     if kind == "long":
         assert len(str(target)) == 200
     try:
