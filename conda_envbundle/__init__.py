@@ -1,7 +1,7 @@
 """conda-envbundle: pack a conda environment into one relocatable file, unpack it anywhere.
 
-Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect`, :func:`verify` and
-:func:`make_sbom`.
+Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect`, :func:`verify`,
+:func:`make_sbom`, and for delta updates :func:`export_base` and :func:`rollback`.
 """
 
 from __future__ import annotations
@@ -11,24 +11,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .api import (
         BundleResult,
+        ExportResult,
+        RollbackResult,
         UnbundleResult,
         Verified,
         __version__,
         bundle,
+        export_base,
         inspect,
         make_sbom,
+        rollback,
         unbundle,
         verify,
     )
 
 __all__ = [
     "BundleResult",
+    "ExportResult",
+    "RollbackResult",
     "UnbundleResult",
     "Verified",
     "__version__",
     "bundle",
+    "export_base",
     "inspect",
     "make_sbom",
+    "rollback",
     "unbundle",
     "verify",
 ]

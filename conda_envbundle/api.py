@@ -26,9 +26,17 @@ from .exceptions import (
 )
 from .manifest import MANIFEST_PATH, Manifest
 from .signing import Trust, Verified
+from .unbundling.assemble import InstallResult
 from .unbundling.extract import read_manifest, verify_members
+from .unbundling.generations import own_size
 from .unbundling.install import install
-from .unbundling.preflight import check_target
+from .unbundling.preflight import check_platform, check_target
+from .unbundling.update import check_base
+from .updates import ExportResult as ExportResult
+from .updates import RollbackResult as RollbackResult
+from .updates import export_base as export_base
+from .updates import load_base
+from .updates import rollback as rollback
 
 __all__ = [
     "BundleResult",
@@ -69,6 +77,12 @@ class UnbundleResult:
     # the bundle's signature, when it was verified (None: not checked, or unsigned and
     # no signature required)
     signature: Verified | None = None
+    # a delta: the files it took from the environment it replaced, and where that one
+    # is kept with the bytes only it holds (None: removed)
+    delta: bool = False
+    reused: int = 0
+    previous: str | None = None
+    previous_size: int = 0
 
 
 def bundle(
@@ -88,6 +102,7 @@ def bundle(
     show_progress: bool = False,
     sbom: list[str] | tuple[str, ...] = (),
     sign: str | None = None,
+    delta_from: str | None = None,
 ) -> BundleResult:
     """Pack the conda environment at ``prefix`` into one relocatable bundle.
 
@@ -99,7 +114,9 @@ def bundle(
     ``sbom`` lists SBOM formats (``cyclonedx``, ``spdx``) written beside the output
     (``<output>.cdx.json``, ``<output>.spdx.json``); ``sign`` is an OpenSSH key (a private
     key file, or a public key whose private half ssh-agent holds) whose signature of the
-    bundle is written to ``<output>.sig``.
+    bundle is written to ``<output>.sig``. With ``delta_from`` (a bundle, or a base file
+    :func:`export_base` wrote) the bundle is a delta: it ships only what changed since
+    that base, and applies only to an environment made from it.
 
     ``output`` is a file (``-`` for standard output, or a directory for ``fmt="dir"``);
     ``fmt`` defaults to what its name says, else tar.zst. ``level`` is the codec's
@@ -124,6 +141,7 @@ def bundle(
         show_progress=show_progress,
         sbom=sbom,
         sign=sign,
+        delta_base=load_base(delta_from) if delta_from is not None else None,
     )
     return carry_out(plan)
 
@@ -151,6 +169,8 @@ def unbundle(
     allowed_signers: str | None = None,
     require_signature: bool | None = None,
     signature: str | None = None,
+    verify: bool = False,
+    keep_previous: bool | None = None,
 ) -> UnbundleResult:
     """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input;
     an ``http://``, ``https://`` or ``s3://`` URL is read as conda reads channels).
@@ -165,9 +185,15 @@ def unbundle(
     ``require_signature`` an unsigned one is refused too (:func:`trust` says how the
     settings fill what is None). A signed bundle is verified and installed from one
     private copy.
+
+    A delta bundle updates the environment at ``prefix``, which must have been made from
+    its base and be unchanged since (with ``verify``: every file's sha256 is checked);
+    ``keep_previous`` (default: the ``unbundle_keep_previous`` setting) keeps the
+    environment it replaces for :func:`rollback`.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
+    keep = bool(settings.value("unbundle_keep_previous", keep_previous))
     replaced = replaces(prefix, force, override_frozen)
     policy = trust(allowed_signers, require_signature, signature)
     shown = "standard input" if bundle_path == "-" else sources.shown(bundle_path)
@@ -179,8 +205,9 @@ def unbundle(
         if dry_run:
             manifest, _ = read_manifest(reader)
             checked.accept(manifest)
-            check_target(manifest, prefix, force)
+            _check(manifest, prefix, force, verify)
             relocated = sum(1 for f in manifest.files if f.prefix)
+            result = InstallResult(prefix, manifest, relocated)
         else:
             log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
             result = install(
@@ -190,6 +217,8 @@ def unbundle(
                 threads=threads,
                 show_progress=show_progress,
                 accept=checked.accept,
+                verify=verify,
+                keep_previous=keep,
             )
             manifest, relocated = result.manifest, result.relocated
     _log_relocation(manifest, dry_run)
@@ -203,7 +232,20 @@ def unbundle(
         dry_run=dry_run,
         elapsed=time.monotonic() - started,
         signature=checked.signature,
+        delta=manifest.delta is not None,
+        reused=sum(1 for f in manifest.files if f.reuse),
+        previous=result.previous,
+        previous_size=own_size(result.previous) if result.previous else 0,
     )
+
+
+def _check(manifest: Manifest, prefix: str, force: bool, verify: bool) -> None:
+    """The checks a real run makes before writing anything."""
+    if manifest.delta is None:
+        check_target(manifest, prefix, force)
+    else:
+        check_platform(manifest, prefix)
+        check_base(manifest, prefix, verify)
 
 
 def trust(
@@ -298,7 +340,7 @@ def verify_signed(
     ):
         manifest, members = read_manifest(reader)
         checked.accept(manifest)
-        with progress.step("Verifying", manifest.total_size, show_progress) as verifying:
+        with progress.step("Verifying", manifest.shipped_size, show_progress) as verifying:
             verify_members(reader, members, manifest, verifying)
     return manifest, checked.signature
 

@@ -259,6 +259,14 @@ def configure_bundle(p: ArgumentParser) -> None:
         "(ssh-keygen -Y sign, namespace conda-envbundle), with this private key file, or "
         "this public key whose private half ssh-agent holds.",
     )
+    group.add_argument(
+        "--delta-from",
+        dest="bundle_delta_from",
+        metavar="BASE",
+        help="Write a delta: only what changed since BASE, an earlier bundle of this "
+        "environment (a file or URL) or the base file an installed copy exported "
+        "(conda unbundle --export-base). It applies only to an environment made from BASE.",
+    )
     _add_conda_pack_only(group)
     output = add_parser_json(p)
     output.add_argument(
@@ -297,6 +305,7 @@ def configure_unbundle(p: ArgumentParser) -> None:
     p.add_argument(
         "bundle_path",
         metavar="BUNDLE",
+        nargs="?",
         help="The bundle: a file of any bundle format, a dir bundle, an http:// or "
         "https:// URL (read as conda reads channels: .condarc proxies, ssl_verify and "
         "credentials apply), an s3:// URL (read with boto3), or - for standard input "
@@ -316,8 +325,9 @@ def configure_unbundle(p: ArgumentParser) -> None:
         "--verify",
         dest="bundle_verify",
         action="store_true",
-        help="Check the whole bundle (every member and checksum) without installing it; "
-        "takes no -n/-p.",
+        help="Check the whole bundle (every member and checksum) without installing it. "
+        "With -n/-p and a delta: install, after checking every file of the environment "
+        "there by its sha256 (by default: kind, size and mode).",
     )
     inspect.add_argument(
         "--info",
@@ -340,8 +350,37 @@ def configure_unbundle(p: ArgumentParser) -> None:
         help="Print the bundle's software bill of materials (cyclonedx or spdx), the same "
         "document conda bundle --sbom writes, without extracting it; takes no -n/-p.",
     )
+    _add_update_options(p)
     _add_signature_options(p)
     add_output_and_prompt_options(p)
+
+
+def _add_update_options(p: ArgumentParser) -> None:
+    group = p.add_argument_group("Delta Update Options")
+    group.add_argument(
+        "--keep-previous",
+        dest="bundle_keep_previous",
+        action="store_const",
+        const=True,
+        help="Keep the environment this replaces (a delta's base, or with --force) for "
+        "--rollback: one generation, which after a delta shares unchanged files with the "
+        "new one (default: the unbundle_keep_previous setting).",
+    )
+    group.add_argument(
+        "--rollback",
+        dest="bundle_rollback",
+        action="store_true",
+        help="Put back the environment the last unbundle replaced at -n/-p (kept with "
+        "--keep-previous), in one atomic step; takes no BUNDLE. Again: forward again.",
+    )
+    group.add_argument(
+        "--export-base",
+        dest="bundle_export_base",
+        metavar="FILE",
+        help="Write the base a delta for the environment at -n/-p must be made against "
+        "(- for standard output), to send to whoever runs conda bundle --delta-from; "
+        "takes no BUNDLE.",
+    )
 
 
 def _add_signature_options(p: ArgumentParser) -> None:

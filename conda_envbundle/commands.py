@@ -144,6 +144,7 @@ def bundle_action(args: Namespace) -> int:
         show_progress=progress.wanted(),
         sbom=args.bundle_sbom or (),
         sign=args.bundle_sign,
+        delta_from=args.bundle_delta_from,
     )
     # a dry run reports what would stop the real run, then stops as the real run would
     stop = api.stopping_error(result, args.bundle_ignore_editable, args.bundle_ignore_missing)
@@ -193,13 +194,24 @@ def unbundle_action(args: Namespace) -> int:
     from . import _compat, api, progress, report
 
     _verbose_logging(context.verbosity)
+    if args.bundle_rollback or args.bundle_export_base:
+        _generation(args, context.json)
+        return 0
+    if args.bundle_path is None:
+        from .exceptions import EnvBundleError
+
+        raise EnvBundleError(
+            "Name the bundle to unbundle: conda unbundle BUNDLE -n NAME (or -p PATH)."
+        )
     if args.bundle_path == "-":
         _not_a_terminal(
             sys.stdin,
             "Standard input",
             "Pipe a bundle in (... | conda unbundle - -p PATH), or give the bundle's path.",
         )
-    if args.bundle_verify or args.bundle_info or args.bundle_list or args.bundle_sbom:
+    # --verify with a target installs, checking a delta's environment in full first
+    verify_only = args.bundle_verify and not (args.name or args.prefix)
+    if verify_only or args.bundle_info or args.bundle_list or args.bundle_sbom:
         _inspect(args, context.json)
         return 0
     target = target_prefix(args)
@@ -216,9 +228,48 @@ def unbundle_action(args: Namespace) -> int:
         allowed_signers=args.bundle_allowed_signers,
         require_signature=args.bundle_require_signature,
         signature=args.bundle_signature,
+        verify=args.bundle_verify,
+        keep_previous=args.bundle_keep_previous,
     )
     report.unbundled(result, json=context.json)
     return 0
+
+
+def _generation(args: Namespace, json: bool) -> None:
+    """--rollback or --export-base: the environment at -n/-p, no bundle."""
+    from . import _compat, api, report
+    from .exceptions import EnvBundleError
+
+    mode = "--rollback" if args.bundle_rollback else "--export-base"
+    unused = [
+        option
+        for option, given in (
+            ("BUNDLE", args.bundle_path),
+            ("--rollback", args.bundle_rollback and args.bundle_export_base),
+            ("--keep-previous", args.bundle_keep_previous),
+            ("--verify", args.bundle_verify),
+            ("--info", args.bundle_info),
+            ("--list", args.bundle_list),
+            ("--sbom", args.bundle_sbom),
+            ("--force", args.bundle_force and args.bundle_rollback),
+        )
+        if given
+    ]
+    if unused:
+        raise EnvBundleError(f"{mode} acts on the environment at -n/-p: drop {unused[0]}.")
+    target = target_prefix(args)
+    if args.bundle_rollback:
+        api.replaces(target, True, not _compat.protect_frozen_envs(args))  # frozen: refused
+        report.rolled_back(api.rollback(target), json=json)
+    elif args.bundle_export_base == "-":
+        _not_a_terminal(sys.stdout, "Standard output", "Redirect it (> FILE), or name a file.")
+        if json:
+            raise EnvBundleError("--json and --export-base - both want standard output.")
+        api.export_base(target, "-")
+    else:
+        report.exported(
+            api.export_base(target, args.bundle_export_base, force=args.bundle_force), json=json
+        )
 
 
 def _inspect(args: Namespace, json: bool) -> None:

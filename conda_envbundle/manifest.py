@@ -14,15 +14,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import lineage, sbomkey
 from .exceptions import BundleFormatError
-from .paths import is_utf8, link_stays_inside, path_problem, text_problem
+from .jsoncheck import SHA256, damaged, short_text
+from .paths import is_utf8, link_stays_inside, path_problem
 
 # Where the manifest lives and its checksum key: the no-conda unpacker reads them too.
-from .relocation.rules import MANIFEST_DIR, MANIFEST_PATH
-from .sealing import list_pieces, sealed_stream, verify_checksum
+from .relocation.rules import CHECKSUM_KEY, MANIFEST_DIR, MANIFEST_PATH
+from .sealing import list_pieces, seal_of, sealed_stream, verify_checksum
 
 FORMAT_NAME = "conda-envbundle"
 FORMAT_VERSION = 1
+# A delta (see :mod:`.lineage`) is version 2: readers that do not know deltas refuse it
+# with their "update conda-envbundle" message instead of finding members missing.
+DELTA_VERSION = 2
 
 TEXT = "text"
 BINARY = "binary"
@@ -36,10 +41,8 @@ SYMLINK = "symlink"
 # Modes a manifest may give: permission bits and the sticky bit, never setuid/setgid
 # (``conda bundle`` strips them; a bundle that carries them was not made by it).
 ALLOWED_MODE_BITS = 0o1777
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # A platform requirement is a plain dotted version: its parts become ints.
 _VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,7}")
-_SHORT_TEXT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class FileEntry:
     sha256: str | None = None
     target: str | None = None
     prefix: PrefixRule | None = None
+    # in a delta: not in the bundle, taken from the environment the delta applies to
+    reuse: bool = False
 
     @property
     def file_sha256(self) -> str:
@@ -85,6 +90,8 @@ class FileEntry:
             data["target"] = self.target
         if self.prefix is not None:
             data["prefix"] = {"placeholder": self.prefix.placeholder, "mode": self.prefix.mode}
+        if self.reuse:
+            data["reuse"] = True
         return data
 
 
@@ -101,8 +108,14 @@ class Manifest:
     packages: list[dict[str, Any]] = field(default_factory=list)
     files: list[FileEntry] = field(default_factory=list)
     unrelocated: list[dict[str, str]] = field(default_factory=list)
-    # What only an SBOM needs (see :func:`_sbom_facts`); None in bundles made before it
+    # What only an SBOM needs (see :func:`.sbomkey.check_facts`); None in bundles made before it
     sbom: dict[str, Any] | None = None
+    # A delta's base and what it removes (lineage.check_delta); None in full bundles
+    delta: dict[str, Any] | None = None
+    # Kept manifests only: the bundle manifest they come from (lineage.check_origin)
+    origin: dict[str, Any] | None = None
+    # Set when read: the checksum the manifest was sealed with
+    sealed: str | None = field(default=None, compare=False)
 
     @property
     def prefix_limit(self) -> int | None:
@@ -118,12 +131,27 @@ class Manifest:
     def total_size(self) -> int:
         return sum(f.size for f in self.files if f.kind == FILE)
 
+    @property
+    def shipped_size(self) -> int:
+        """Bytes of the files the bundle holds (a delta takes the others from its base)."""
+        return sum(f.size for f in self.files if f.kind == FILE and not f.reuse)
+
     def to_stream(self) -> tuple[int, Iterator[bytes]]:
         """The sealed manifest JSON as ``(size, pieces)``: the entries are encoded a chunk
         at a time, twice (for the checksum, then for the output), and never held whole."""
-        head = {
+        return sealed_stream(self._head(), self._file_pieces)
+
+    def seal(self) -> str:
+        """The checksum :meth:`to_stream` seals this manifest with."""
+        return seal_of(self._head(), self._file_pieces())
+
+    def _file_pieces(self) -> Iterator[bytes]:
+        return list_pieces(self.files, FileEntry.to_json)
+
+    def _head(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": DELTA_VERSION if self.delta is not None else FORMAT_VERSION,
             "created_by": {"tool": self.tool_version, "conda": self.conda_version},
             "source": {
                 "name": self.source_name,
@@ -134,11 +162,12 @@ class Manifest:
             "packages": self.packages,
             "unrelocated": self.unrelocated,
         }
-        if self.sbom is not None:
-            # an optional key: readers since 0.1 ignore keys they do not know, and the
-            # checksum covers every key
-            head["sbom"] = self.sbom
-        return sealed_stream(head, lambda: list_pieces(self.files, FileEntry.to_json))
+        # optional keys: readers since 0.1 ignore keys they do not know, and the checksum
+        # covers every key
+        for key, value in (("sbom", self.sbom), ("delta", self.delta), ("origin", self.origin)):
+            if value is not None:
+                head[key] = value
+        return head
 
     @classmethod
     def from_bytes(cls, raw: bytes | bytearray) -> Manifest:
@@ -151,25 +180,35 @@ class Manifest:
             del raw  # the caller's only copy: a manifest lists every file
             if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
                 raise BundleFormatError("This file is not a conda-envbundle bundle.")
-            if data.get("version") != FORMAT_VERSION:
+            version = data.get("version")
+            if version not in (FORMAT_VERSION, DELTA_VERSION):
                 raise BundleFormatError(
-                    f"This bundle has manifest version {data.get('version')}; this "
-                    f"conda-envbundle reads version {FORMAT_VERSION}. Update conda-envbundle."
+                    f"This bundle has manifest version {version}; this conda-envbundle "
+                    f"reads versions {FORMAT_VERSION} and {DELTA_VERSION}. Update "
+                    "conda-envbundle."
                 )
             verify_checksum(data)
+            delta = data.get("delta")
+            if (version == DELTA_VERSION) != (delta is not None):
+                raise damaged(f"version {version} and its delta key disagree")
             source, created = _object(data, "source"), _object(data, "created_by")
             platform = dict(_object(data, "platform"))
             manifest = cls(
-                source_name=_text(source.get("name"), "source name"),
-                subdir=_text(platform.pop("subdir", None), "subdir"),
-                conda_version=_text(created.get("conda"), "conda version"),
-                tool_version=_text(created.get("tool"), "tool version"),
-                site_packages=_text(source.get("site_packages"), "site-packages", optional=True),
+                source_name=short_text(source.get("name"), "source name"),
+                subdir=short_text(platform.pop("subdir", None), "subdir"),
+                conda_version=short_text(created.get("conda"), "conda version"),
+                tool_version=short_text(created.get("tool"), "tool version"),
+                site_packages=short_text(
+                    source.get("site_packages"), "site-packages", optional=True
+                ),
                 requirements=_requirements(platform),
                 packages=_packages(data.get("packages")),
                 files=_entries_from_json(data["files"]),
                 unrelocated=_unrelocated(data.get("unrelocated", [])),
-                sbom=_sbom_facts(data.get("sbom")),
+                sbom=sbomkey.check_facts(data.get("sbom")),
+                delta=None if delta is None else lineage.check_delta(delta),
+                origin=_optional(data.get("origin"), lineage.check_origin),
+                sealed=data[CHECKSUM_KEY],
             )
         except BundleFormatError:
             raise
@@ -178,6 +217,8 @@ class Manifest:
                 f"The bundle's manifest is damaged ({type(exc).__name__}: {exc})."
             ) from exc
         _check_paths(manifest.files)
+        if manifest.delta is None and any(f.reuse for f in manifest.files):
+            raise damaged("a full bundle takes files from elsewhere")
         return manifest
 
 
@@ -194,26 +235,14 @@ def _field(
     return value
 
 
-def _damaged(what: str) -> BundleFormatError:
-    return BundleFormatError(f"The bundle's manifest is damaged: {what}.")
-
-
-def _text(value: Any, what: str, *, optional: bool = False) -> Any:
-    """A short string fit for a file name or a terminal (None only when ``optional``)."""
-    if value is None and optional:
-        return None
-    if type(value) is not str or len(value) > _SHORT_TEXT:
-        raise _damaged(f"its {what} is not a short string")
-    problem = text_problem(value)
-    if problem:
-        raise _damaged(f"its {what} is not valid text ({problem})")
-    return value
+def _optional(value: Any, check: Any) -> Any:
+    return None if value is None else check(value)
 
 
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     if not isinstance(value, dict):
-        raise _damaged(f"{key!r} is not an object")
+        raise damaged(f"{key!r} is not an object")
     return value
 
 
@@ -221,76 +250,32 @@ def _requirements(platform: dict[str, Any]) -> dict[str, str]:
     """Minimum versions (glibc, macOS): plain dotted numbers, each part at most 9 digits."""
     found = {}
     for key, value in platform.items():
-        version = _text(value, f"{key} requirement")
+        version = short_text(value, f"{key} requirement")
         if not _VERSION.fullmatch(version):
-            raise _damaged(f"its {key} requirement {version[:40]!r} is not a version")
-        found[_text(key, "requirement name")] = version
+            raise damaged(f"its {key} requirement {version[:40]!r} is not a version")
+        found[short_text(key, "requirement name")] = version
     return found
 
 
 def _packages(items: Any) -> list[dict[str, Any]]:
     """The package list: objects with a name, version, build and channel as text."""
     if not isinstance(items, list):
-        raise _damaged("its packages are not a list")
+        raise damaged("its packages are not a list")
     for item in items:
         if not isinstance(item, dict):
-            raise _damaged("a package is not an object")
+            raise damaged("a package is not an object")
         for key in ("name", "version", "build", "channel"):
-            _text(item.get(key), f"package {key}")
-        _text(item.get("license"), "package license", optional=True)
+            short_text(item.get(key), f"package {key}")
+        short_text(item.get("license"), "package license", optional=True)
     return items
-
-
-def _sbom_facts(facts: Any) -> dict[str, Any] | None:
-    """The optional ``sbom`` key: the bundle's fixed ``mtime``, the Python distributions
-    no conda package installed (``name``, ``version``, ``installer``, ``metadata``: their
-    dist-info directory, ``record``: ``[path, sha256]`` pairs from RECORD) and a summary of
-    the files no package owns (``unowned``: ``files``, ``size``, ``directories``)."""
-    if facts is None:
-        return None
-    mtime = facts.get("mtime") if isinstance(facts, dict) else None
-    if type(mtime) is not int or not 0 <= mtime <= 253402300799:  # what SBOMs can write
-        raise _damaged("its sbom facts are not an object with an mtime from 1970 to 9999")
-    dists = facts.get("python_distributions")
-    if not isinstance(dists, list) or not all(isinstance(d, dict) for d in dists):
-        raise _damaged("its Python distributions are not a list of objects")
-    for dist in dists:
-        for key in ("name", "version", "installer", "metadata"):
-            _text(dist.get(key), f"distribution {key}")
-        record = dist.get("record")
-        if not isinstance(record, list) or not all(_record_pair(pair) for pair in record):
-            raise _damaged(f"the RECORD hashes of {dist['name']!r} are not path and sha256 pairs")
-    unowned = facts.get("unowned")
-    if not isinstance(unowned, dict) or not _counts(unowned):
-        raise _damaged("its summary of unowned files is not counts")
-    groups = unowned.get("directories")
-    if not isinstance(groups, list) or not all(
-        isinstance(g, dict) and _counts(g) and _text(g.get("path"), "directory") for g in groups
-    ):
-        raise _damaged("its unowned directories are not counts")
-    return facts
-
-
-def _record_pair(pair: Any) -> bool:
-    return (
-        isinstance(pair, list)
-        and len(pair) == 2
-        and bool(_text(pair[0], "RECORD path"))
-        and isinstance(pair[1], str)
-        and bool(_SHA256.fullmatch(pair[1]))
-    )
-
-
-def _counts(item: dict[str, Any]) -> bool:
-    return all(type(item.get(key)) is int and item[key] >= 0 for key in ("files", "size"))
 
 
 def _unrelocated(items: Any) -> list[dict[str, str]]:
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise _damaged("its list of unrelocated files is not a list of objects")
+        raise damaged("its list of unrelocated files is not a list of objects")
     for item in items:
-        _text(item.get("path"), "unrelocated path")
-        _text(item.get("reason"), "unrelocated reason")
+        short_text(item.get("path"), "unrelocated path")
+        short_text(item.get("reason"), "unrelocated reason")
     return items
 
 
@@ -322,6 +307,7 @@ def _entry_from_json(item: dict[str, Any]) -> FileEntry:
         sha256=_field(item, "sha256", str),
         target=_field(item, "target", str),
         prefix=rule,
+        reuse=_field(item, "reuse", bool, False),
     )
     _check_entry(entry)
     return entry
@@ -337,7 +323,9 @@ def _check_entry(entry: FileEntry) -> None:
             f"The manifest gives {path!r} mode {entry.mode:o}: setuid, setgid and other "
             "special bits are refused. This bundle was not made by conda bundle."
         )
-    if entry.kind == FILE and (not _SHA256.fullmatch(entry.sha256 or "") or entry.size < 0):
+    if entry.reuse and entry.kind != FILE:
+        raise BundleFormatError(f"The manifest takes {path!r}, which is no file, from elsewhere.")
+    if entry.kind == FILE and (not SHA256.fullmatch(entry.sha256 or "") or entry.size < 0):
         raise BundleFormatError(f"The manifest lists {path!r} without a valid checksum or size.")
     if entry.kind == SYMLINK and not link_stays_inside(path, entry.target or ""):
         raise BundleFormatError(

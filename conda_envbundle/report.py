@@ -14,6 +14,7 @@ import sys
 
 from conda.utils import human_bytes as size  # the one size formatter, as conda prints sizes
 
+from . import baseline
 from . import sizes as breakdown
 from .manifest import FILE, Manifest
 
@@ -99,10 +100,23 @@ def unbundled(result, *, json: bool) -> None:
             "checked by the real run, or by --verify."
         )
         return
-    print(
-        f"Unbundled {result.packages} packages into {result.prefix} "
-        f"({result.relocated} files relocated)"
-    )
+    if result.delta:
+        print(
+            f"Updated {result.prefix} to {result.packages} packages: {result.reused} files "
+            f"kept from the environment it replaced, {result.files - result.reused} entries "
+            f"from the delta ({result.relocated} files relocated)"
+        )
+    else:
+        print(
+            f"Unbundled {result.packages} packages into {result.prefix} "
+            f"({result.relocated} files relocated)"
+        )
+    if result.previous:
+        print(
+            f"Kept the environment it replaced in {result.previous} "
+            f"({size(result.previous_size)} of its own): conda unbundle --rollback -p "
+            f"{shlex.quote(result.prefix)} puts it back"
+        )
     if result.signature:
         print(_signed_by(result.signature))
     print(f"To activate it: conda activate {activation_name(result.prefix)}")
@@ -157,6 +171,7 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
     where = breakdown.breakdown(manifest)
     # what holds the build path until an unpack step runs (docs/engines.md)
     needs_unpack = [f.path for f in manifest.files if f.prefix]
+    delta = _delta(manifest)
     data = {
         "bundle": path,
         "bundle_size": bundle_size,
@@ -170,6 +185,7 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
         "packages": manifest.packages,
         "sizes": where,
         "needs_unpack": needs_unpack,
+        "delta": delta,
     }
     if json:
         _json(data)
@@ -185,6 +201,8 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
         f"{size(manifest.total_size)}"
     )
     print(f"Target paths:  {'any length' if limit is None else f'up to {limit} bytes'}")
+    if delta:
+        _print_delta(delta)
     rows = [(p["name"], p["version"], p["build"], p["channel"]) for p in manifest.packages]
     widths = [
         max([len(h), *(len(str(r[i])) for r in rows)])
@@ -202,6 +220,61 @@ def info(path: str, manifest: Manifest, *, json: bool) -> None:
         print(f"  {ruled}")
     if len(needs_unpack) > _LISTED:
         print(f"  ... and {len(needs_unpack) - _LISTED} more (--json lists them all)")
+
+
+def _delta(manifest: Manifest) -> dict | None:
+    """What a delta bundle changes, for --info (None for a full bundle)."""
+    if manifest.delta is None:
+        return None
+    shipped = [f for f in manifest.files if f.kind == FILE and not f.reuse]
+    return {
+        "base": manifest.delta["base"],
+        "base_name": manifest.delta["base_name"],
+        "packages": baseline.package_changes(manifest),
+        "shipped_files": len(shipped),
+        "shipped_size": sum(f.size for f in shipped),
+        "reused_files": sum(1 for f in manifest.files if f.reuse),
+        "removed": manifest.delta["removed"],
+    }
+
+
+def _print_delta(delta: dict) -> None:
+    print(f"Delta against: {delta['base_name']} (base {delta['base']})")
+    print(
+        f"  ships {delta['shipped_files']} files ({size(delta['shipped_size'])}), takes "
+        f"{delta['reused_files']} from the base, removes {len(delta['removed'])} paths"
+    )
+    changes = delta["packages"]
+    for item in changes["changed"]:
+        print(f"  changes {item['name']} {item['from']} -> {item['to']}")
+    for item in changes["added"]:
+        print(f"  adds    {item['name']} {item['to']}")
+    for item in changes["removed"]:
+        print(f"  removes {item['name']} {item['from']}")
+
+
+def rolled_back(result, *, json: bool) -> None:
+    """The outcome of ``conda unbundle --rollback``."""
+    if json:
+        _json(dataclasses.asdict(result))
+        return
+    print(
+        f"Put back the previous environment at {result.prefix} (base {result.base[:12]}); "
+        f"the one it replaced is kept in {result.previous} ({size(result.previous_size)} "
+        "of its own): --rollback again goes forward"
+    )
+
+
+def exported(result, *, json: bool) -> None:
+    """The outcome of ``conda unbundle --export-base`` to a file."""
+    if json:
+        _json(dataclasses.asdict(result))
+        return
+    print(
+        f"Wrote the base of {result.name} ({result.files} entries, base {result.base[:12]}) "
+        f"to {result.output}: make a delta for it with conda bundle --delta-from "
+        f"{shlex.quote(result.output)}"
+    )
 
 
 def _where_size_goes(sizes: dict, out) -> None:
@@ -235,4 +308,5 @@ def listing(manifest: Manifest, *, json: bool) -> None:
         if entry.target:
             detail = f"-> {entry.target}"
         rule = f"  [prefix: {entry.prefix.mode}]" if entry.prefix else ""
-        print(f"{entry.path}  {detail}{rule}")
+        reuse = "  [from the base]" if entry.reuse else ""
+        print(f"{entry.path}  {detail}{rule}{reuse}")

@@ -76,6 +76,14 @@ def sealed_stream(
     return size + 1, pieces()
 
 
+def seal_of(head: dict[str, Any], files: Iterable[bytes]) -> str:
+    """The checksum :func:`sealed_stream` seals ``head`` and ``files`` with."""
+    digest = hashlib.sha256()
+    for piece in _object_pieces(head, files):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
 def checksum(data: dict[str, Any]) -> str:
     """sha256 of ``data`` as compact, key-sorted JSON, leaving out the checksum key."""
     head = {k: v for k, v in data.items() if k not in (CHECKSUM_KEY, "files")}
@@ -84,10 +92,7 @@ def checksum(data: dict[str, Any]) -> str:
         return hashlib.sha256(
             _compact({**head, "files": files} if "files" in data else head)
         ).hexdigest()
-    digest = hashlib.sha256()
-    for piece in _object_pieces(head, list_pieces(files, _as_is)):
-        digest.update(piece)
-    return digest.hexdigest()
+    return seal_of(head, list_pieces(files, _as_is))
 
 
 def verify_checksum(data: dict[str, Any]) -> None:

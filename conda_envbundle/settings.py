@@ -50,6 +50,13 @@ SETTINGS = {
         bool,
         "Refuse bundles without a valid signature of a key in unbundle_allowed_signers.",
     ),
+    "unbundle_keep_previous": (
+        False,
+        bool,
+        "Keep the environment conda unbundle replaces (a delta, or --force), for conda "
+        "unbundle --rollback (one generation; after a delta it shares unchanged files with "
+        "the new one).",
+    ),
 }
 
 # The setting that holds the level of each codec (named by the tar format it makes).

@@ -78,10 +78,15 @@ def json_fields_table() -> str:
     """The keys of the --json results, from the API's result dataclasses."""
     import dataclasses
 
-    from conda_envbundle import BundleResult, UnbundleResult
+    from conda_envbundle import BundleResult, ExportResult, RollbackResult, UnbundleResult
 
     lines = ["| command | key | type |", "|---|---|---|"]
-    for command, cls in (("conda bundle", BundleResult), ("conda unbundle", UnbundleResult)):
+    for command, cls in (
+        ("conda bundle", BundleResult),
+        ("conda unbundle", UnbundleResult),
+        ("conda unbundle --rollback", RollbackResult),
+        ("conda unbundle --export-base", ExportResult),
+    ):
         for field in dataclasses.fields(cls):
             lines.append(f"| {command} | `{field.name}` | `{field.type}` |")
     return "\n".join(lines)

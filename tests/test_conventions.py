@@ -355,8 +355,9 @@ def test_inspect_modes_exclude_each_other_and_targets(source_bundle_small, conda
     assert trio.returncode == 2
     for mode, extra, named in (
         ("--info", ["-p", "/tmp/x"], "-p/--prefix"),
-        ("--verify", ["-n", "x"], "-n/--name"),
+        ("--info", ["-n", "x"], "-n/--name"),
         ("--list", ["--force"], "--force"),
+        ("--verify", ["--dry-run"], "--dry-run"),
     ):
         proc = _run(env, "unbundle", source_bundle_small, mode, *extra)
         assert proc.returncode == 1, proc.stderr

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _compat, sizes
+from .. import _compat, baseline, sizes
 from .._version import __version__
 from ..exceptions import FileChangedError
 from ..manifest import Manifest
@@ -54,6 +54,9 @@ class BundleResult:
     # asked for, and the signature file
     sbom: dict[str, str] = field(default_factory=dict)
     signature: str | None = None
+    # a delta: its base's checksum, and the files it takes from there instead of shipping
+    base: str | None = None
+    reused: int = 0
 
 
 def bundle(plan: Plan) -> BundleResult:
@@ -77,6 +80,8 @@ def _bundle_once(plan: Plan, started: float) -> BundleResult:
     inventory = take_inventory(plan)
     summary.log_inventory(inventory)
     manifest = manifest_of(inventory)
+    if plan.delta_base is not None:
+        manifest = baseline.make_delta(plan.delta_base, manifest)
     written = None
     if not plan.dry_run:
         log.info(
@@ -134,4 +139,6 @@ def _result(
         sizes=sizes.breakdown(manifest) if plan.dry_run else {},
         sbom=sidecars.paths(plan.output, plan.sbom, None),
         signature=signature_path(plan.output) if plan.sign else None,
+        base=manifest.delta["base"] if manifest.delta else None,
+        reused=sum(1 for f in manifest.files if f.reuse),
     )

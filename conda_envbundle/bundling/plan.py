@@ -9,6 +9,7 @@ from .. import _compat
 from ..archive import check_level, default_level, level_format, sh
 from ..exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
 from ..formats import DEFAULT_FORMAT, FORMATS, chosen_format
+from ..manifest import Manifest
 from . import sidecars
 from .output import check_output_name, check_replaceable
 from .walk import wanted
@@ -25,6 +26,7 @@ class Plan:
     in full instead of trusting conda's record of them; None trusts no record (a bundle
     on standard output cannot be rewound and made again). ``sbom`` names the SBOM formats
     and ``sign`` the key whose signatures are written beside the output (:mod:`.sidecars`).
+    ``delta_base``, the full manifest of a base, makes the bundle a delta against it.
     """
 
     prefix: str
@@ -43,6 +45,7 @@ class Plan:
     distrust: frozenset[str] | None
     sbom: tuple[str, ...] = ()
     sign: str | None = None
+    delta_base: Manifest | None = None
 
     @property
     def codec_threads(self) -> int:
@@ -72,6 +75,7 @@ def make_plan(
     show_progress: bool = False,
     sbom: list[str] | tuple[str, ...] = (),
     sign: str | None = None,
+    delta_base: Manifest | None = None,
 ) -> Plan:
     """The plan for bundling ``prefix``: every argument of :func:`conda_envbundle.bundle`
     checked, refused with an :class:`~.exceptions.EnvBundleError` that says what to do."""
@@ -89,6 +93,11 @@ def make_plan(
     _check_filters(prefix, filters)
     if dest_prefix is not None and not os.path.isabs(dest_prefix):
         raise EnvBundleError(f"--dest-prefix must be an absolute path, not {dest_prefix!r}.")
+    if delta_base is not None and fmt in ("sh", "dir"):
+        raise EnvBundleError(
+            f"A delta cannot be a {fmt} bundle, which must stand alone: choose a tar or zip "
+            "format (-o NAME.tar.zst)."
+        )
     sbom = tuple(dict.fromkeys(sbom))  # each format once, in the order asked
     sidecars.check(output, sbom, sign, force)
     return Plan(
@@ -108,6 +117,7 @@ def make_plan(
         distrust=None if output == "-" else frozenset(),
         sbom=sbom,
         sign=sign,
+        delta_base=delta_base,
     )
 
 

@@ -139,9 +139,13 @@ def _stream(inventory: Inventory, manifest: Manifest, out, plan: Plan) -> None:
         ReadAhead(inventory.items, inventory.prefix, manifest.subdir) as entries,
     ):
         writer.add_file(MANIFEST_PATH, 0o644, *manifest.to_stream())
+        reused = {f.path for f in manifest.files if f.reuse}
         for item, chunks in entries:
             entry = item.entry
-            if entry.kind == DIR:
+            if entry.path in reused and chunks is not None:
+                for _ in chunks:  # read all the same: a file unlike its record stops the run
+                    pass
+            elif entry.kind == DIR:
                 writer.add_dir(entry.path, entry.mode)
             elif entry.kind == SYMLINK:
                 writer.add_symlink(entry.path, entry.link_target)

@@ -115,6 +115,27 @@ def encode_record(record: "dict") -> "bytes":
     return buffer.getvalue().encode()
 
 
+# --- the kept manifest ------------------------------------------------------------------
+
+
+def remember_shipped(
+    shipped: "dict", entry: "dict", sha256: "str | None", size: "int | None", placeholder: "str"
+) -> None:
+    """Before ``entry`` (a manifest entry as JSON) takes the ``sha256`` and ``size`` its
+    file now has and the ``placeholder`` of where the environment now is, note in
+    ``shipped`` what the bundle shipped, once: from it the kept manifest's ``origin``
+    rebuilds the bundle's manifest, the base of a delta (see the lineage module)."""
+    rule = entry.get("prefix")
+    moved = rule is not None and rule["placeholder"] != placeholder
+    same = entry.get("sha256") == sha256 and entry.get("size") == size
+    if entry["path"] in shipped or (same and not moved):
+        return
+    item = {"sha256": entry["sha256"], "size": entry["size"]}
+    if rule:
+        item["prefix"] = dict(rule)
+    shipped[entry["path"]] = item
+
+
 # --- shebangs -------------------------------------------------------------------------
 
 

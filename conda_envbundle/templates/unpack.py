@@ -53,6 +53,7 @@ from conda_envbundle.relocation.rules import (
     paths_of,
     python_unsafe,
     refresh_record,
+    remember_shipped,
     resolve,
     source_mtime,
 )
@@ -335,12 +336,19 @@ def update_records(root, manifest, hashes):
 
 def record_new_place(root, manifest, prefix, hashes):
     """The kept manifest as true for the environment at ``prefix``, for the next move."""
+    origin = manifest.get("origin") or {"manifest": manifest[CHECKSUM_KEY], "shipped": {}}
     for entry in manifest["files"]:
-        if entry["path"] in hashes and entry["sha256"] != hashes[entry["path"]]:
-            entry["sha256"] = hashes[entry["path"]]
-            entry["size"] = os.path.getsize(inside(root, entry["path"]))
+        sha256, size = entry.get("sha256"), entry.get("size")
+        if entry["path"] in hashes and sha256 != hashes[entry["path"]]:
+            sha256 = hashes[entry["path"]]
+            size = os.path.getsize(inside(root, entry["path"]))
+        remember_shipped(origin["shipped"], entry, sha256, size, prefix)
+        if sha256 != entry.get("sha256"):
+            entry["sha256"], entry["size"] = sha256, size
         if entry.get("prefix"):
             entry["prefix"]["placeholder"] = prefix
+    if origin["shipped"]:
+        manifest["origin"] = origin
     binaries = [f["prefix"]["placeholder"] for f in manifest["files"] if binary_rule(f)]
     manifest["prefix_limit"] = min((len(p.encode()) for p in binaries), default=None)
     manifest[CHECKSUM_KEY] = checksum(manifest)
@@ -428,6 +436,11 @@ def main(argv=None):
         with open(inside(root, MANIFEST_PATH)) as fh:
             manifest = json.load(fh)
         check_sealed(manifest)
+        if "delta" in manifest:
+            raise UnpackError(
+                "this is a delta bundle: it holds only what changed. Apply it to the "
+                "environment it was made for with conda unbundle."
+            )
         if args.verify:
             verify(root, manifest)
         previous = read_journal(root)

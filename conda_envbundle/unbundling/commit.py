@@ -109,16 +109,20 @@ def staging_dir(target: str) -> Iterator[str]:
         _remove_quietly(staging)
 
 
-def commit(staging: str, target: str) -> None:
+def commit(staging: str, target: str) -> str | None:
     """Put the complete environment in ``staging`` at ``target`` in one atomic step.
 
-    An old environment at ``target`` ends up in ``staging`` (removed by the caller).
+    Returns where the old environment at ``target`` now is, inside ``staging`` (removed
+    by the caller), or None if there was none.
     """
     try:
         if not os.path.lexists(target) or _is_empty_dir(target):
             os.rename(staging, target)  # replaces an empty directory atomically
-        elif not exchange(staging, target):
-            _swap_by_renames(staging, target)
+            return None
+        if exchange(staging, target):
+            return staging
+        _swap_by_renames(staging, target)
+        return os.path.join(staging, _BACKUP_ENV)
     except OSError as exc:
         raise TargetWriteError(
             f"Cannot put the new environment at {target}: {exc.strerror}. {target} is as it "

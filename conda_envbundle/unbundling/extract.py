@@ -34,10 +34,15 @@ _SETID_BITS = 0o6000
 
 def _declared(manifest: Manifest) -> Iterator[Member]:
     """The members the manifest declares after itself, as a reader will find them."""
-    for entry in manifest.files:
+    for entry in _shipped(manifest):
         size = entry.size if entry.kind == FILE else 0
         kind = _MEMBER_KINDS[entry.kind]
         yield Member(entry.path, kind, entry.mode, size, 0, entry.target or "")
+
+
+def _shipped(manifest: Manifest) -> Iterator[FileEntry]:
+    """The entries that are members: all but those a delta takes from its base."""
+    return (entry for entry in manifest.files if not entry.reuse)
 
 
 @contextlib.contextmanager
@@ -125,7 +130,7 @@ def verify_members(
 
 def _matched(reader: Reader, members: Iterator[Member], manifest: Manifest) -> Iterator[FileEntry]:
     """Yield each manifest entry once its member matches it; the caller reads its data."""
-    expected = iter(manifest.files)
+    expected = _shipped(manifest)
     links: set[str] = set()
     clean: set[str] = set()
     for member in members:

@@ -24,6 +24,13 @@ from .lock import LOCK_MARK
 
 def check_target(manifest: Manifest, target: str, force: bool) -> None:
     """Refuse targets this bundle cannot be placed at; ``target`` is an absolute path."""
+    check_platform(manifest, target)
+    check_existing(target, force)
+    check_room(manifest, target)
+
+
+def check_platform(manifest: Manifest, target: str) -> None:
+    """Refuse a machine or path the environment of ``manifest`` cannot run on or at."""
     _check_subdir(manifest)
     if {"glibc", "osx"} & manifest.requirements.keys():
         # only then: conda computes every virtual package, CUDA's in a child process
@@ -34,8 +41,6 @@ def check_target(manifest: Manifest, target: str, force: bool) -> None:
     check_name_length(target)
     _check_length(manifest, target)
     _check_nesting(target)
-    check_existing(target, force)
-    _check_space(manifest, target)
 
 
 def _check_text(manifest: Manifest, target: str) -> None:
@@ -225,7 +230,7 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
-def _check_space(manifest: Manifest, target: str) -> None:
+def check_room(manifest: Manifest, target: str) -> None:
     """The filesystem of the target must hold the whole environment beside any old one.
 
     An environment replaced with --force stays until the new one is complete.

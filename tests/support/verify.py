@@ -208,8 +208,14 @@ def _check_shared_libraries(prefix: Path) -> None:
     assert not problems, f"{prefix}: libraries resolved outside the env:\n" + "\n".join(problems)
 
 
-def _scanned_bytes(path: Path) -> bytes:
-    """The bytes of ``path`` to scan: conda-meta records without their placeholders."""
+def scanned_bytes(path: Path) -> bytes:
+    """The bytes of ``path`` to scan: conda-meta records without their placeholders, the
+    kept manifest without its ``origin`` (what the bundle shipped, placeholders included:
+    the base of a delta, never read to run anything)."""
+    if path.name == "manifest.json" and path.parent.name == "envbundle":
+        manifest = json.loads(path.read_bytes())
+        manifest.pop("origin", None)
+        return json.dumps(manifest, ensure_ascii=False).encode()
     if path.parent.name != "conda-meta" or path.suffix != ".json":
         return path.read_bytes()
     record = json.loads(path.read_bytes())
@@ -220,7 +226,8 @@ def _scanned_bytes(path: Path) -> bytes:
 
 def _check_no_forbidden(prefix: Path, forbidden: list[str], ignore: Sequence[str]) -> None:
     """No regular file (``*.pyc`` and ``ignore`` excepted) and no symlink target contains a
-    forbidden string; conda-meta records are scanned without their ``prefix_placeholder``."""
+    forbidden string; conda-meta records are scanned without their ``prefix_placeholder``,
+    the kept manifest without its ``origin``."""
     needles = [(s, os.fsencode(s)) for s in forbidden]
     hits = []
     for root, dirs, files in os.walk(prefix):
@@ -232,7 +239,7 @@ def _check_no_forbidden(prefix: Path, forbidden: list[str], ignore: Sequence[str
             if path.is_symlink():
                 data = os.fsencode(os.readlink(path))
             elif name in files and not name.endswith(".pyc"):
-                data = _scanned_bytes(path)
+                data = scanned_bytes(path)
             else:
                 continue
             hits += [f"{rel}: {s!r}" for s, needle in needles if needle in data]

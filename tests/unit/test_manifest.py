@@ -75,7 +75,7 @@ def test_a_changed_field_breaks_the_checksum():
 
 def test_a_newer_version_asks_for_an_update():
     data = json.loads(b"".join(_full().to_stream()[1]))
-    data["version"] = 2
+    data["version"] = 3
     with pytest.raises(BundleFormatError, match="Update conda-envbundle"):
         Manifest.from_bytes(_sealed(data))
 
