@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
@@ -15,8 +16,10 @@ from ._version import __version__
 from .archive import open_file, open_reader
 from .bundling.bundle import BundleResult
 from .bundling.bundle import bundle as carry_out
+from .bundling.multi import SeveralBundleResult, bundle_environments
 from .bundling.plan import check_format, check_threads, default_output, environment_name, make_plan
 from .bundling.refusals import editables_message, missing_message
+from .collection import Collection, Environment, choose_message
 from .exceptions import (
     BundleFormatError,
     EditableInstallError,
@@ -28,24 +31,32 @@ from .manifest import MANIFEST_PATH, Manifest
 from .signing import Trust, Verified
 from .unbundling.extract import read_manifest, verify_members
 from .unbundling.install import install
+from .unbundling.multi import install_environments, read_bundle, verify_environments
 from .unbundling.preflight import check_target
 
 __all__ = [
     "BundleResult",
+    "Collection",
+    "SeveralBundleResult",
     "UnbundleResult",
     "Verified",
     "__version__",
     "bundle",
+    "bundle_environments",
     "check_format",
     "check_threads",
+    "chosen",
     "default_output",
     "environment_name",
     "inspect",
+    "inspect_environments",
+    "inspect_head",
     "make_sbom",
     "replaces",
     "stopping_error",
     "trust",
     "unbundle",
+    "unbundle_all",
     "verify",
     "verify_signed",
 ]
@@ -151,6 +162,7 @@ def unbundle(
     allowed_signers: str | None = None,
     require_signature: bool | None = None,
     signature: str | None = None,
+    env: str | None = None,
 ) -> UnbundleResult:
     """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input;
     an ``http://``, ``https://`` or ``s3://`` URL is read as conda reads channels).
@@ -165,6 +177,10 @@ def unbundle(
     ``require_signature`` an unsigned one is refused too (:func:`trust` says how the
     settings fill what is None). A signed bundle is verified and installed from one
     private copy.
+
+    A bundle of several environments needs ``env``, the name of the one to install
+    (:func:`unbundle_all` installs them all); the result is the same as unbundling a
+    bundle of that environment alone.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
@@ -176,22 +192,34 @@ def unbundle(
         sources.checked(bundle_path, policy) as checked,
         open_reader(checked.source, MANIFEST_PATH) as reader,
     ):
+        head, members = read_bundle(reader)
+        manifest = chosen(head, env)
+        checked.accept(manifest)
         if dry_run:
-            manifest, _ = read_manifest(reader)
-            checked.accept(manifest)
             check_target(manifest, prefix, force)
             relocated = sum(1 for f in manifest.files if f.prefix)
         else:
             log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
-            result = install(
-                reader,
-                prefix,
-                force=force,
-                threads=threads,
-                show_progress=show_progress,
-                accept=checked.accept,
-            )
-            manifest, relocated = result.manifest, result.relocated
+            if isinstance(head, Collection):
+                (result,) = install_environments(
+                    reader,
+                    members,
+                    head,
+                    {manifest.source_name: prefix},
+                    force=force,
+                    threads=threads,
+                    show_progress=show_progress,
+                )
+            else:
+                result = install(
+                    reader,
+                    prefix,
+                    force=force,
+                    threads=threads,
+                    show_progress=show_progress,
+                    head=(head, members),
+                )
+            relocated = result.relocated
     _log_relocation(manifest, dry_run)
     return UnbundleResult(
         prefix=prefix,
@@ -204,6 +232,113 @@ def unbundle(
         elapsed=time.monotonic() - started,
         signature=checked.signature,
     )
+
+
+def chosen(head: Manifest | Collection, env: str | None) -> Manifest:
+    """The manifest of the environment ``env`` names (None: the bundle's only one)."""
+    if isinstance(head, Collection):
+        if env is None:
+            raise EnvBundleError(choose_message(head.names))
+        return head.get(env).manifest
+    if env is not None and env != head.source_name:
+        raise EnvBundleError(
+            f"This bundle holds one environment, {head.source_name}, not {env!r}. Drop "
+            "--env, or name that one."
+        )
+    return head
+
+
+def unbundle_all(
+    bundle_path: str,
+    envs_dir: str | None = None,
+    *,
+    force: bool = False,
+    override_frozen: bool = False,
+    threads: int = 0,
+    dry_run: bool = False,
+    show_progress: bool = False,
+    allowed_signers: str | None = None,
+    require_signature: bool | None = None,
+    signature: str | None = None,
+    confirm: Callable[[list[str]], None] | None = None,
+) -> list[UnbundleResult]:
+    """Install every environment of a bundle, each at ``envs_dir/<its name>``
+    (``envs_dir`` defaults to conda's first writable envs directory, where ``-n NAME``
+    puts an environment).
+
+    Every environment is checked before anything is written, and all are complete before
+    the first is put in place; identical files without a prefix rule are hardlinked
+    across them where the filesystem allows (docs/several-environments.md). ``confirm``
+    is called with the environments ``force`` would replace, before anything is written
+    (it refuses by raising). The other arguments are :func:`unbundle`'s.
+    """
+    started = time.monotonic()
+    envs_dir = os.path.abspath(envs_dir) if envs_dir else _compat.first_writable_envs_dir()
+    policy = trust(allowed_signers, require_signature, signature)
+    with (
+        sources.checked(bundle_path, policy) as checked,
+        open_reader(checked.source, MANIFEST_PATH) as reader,
+    ):
+        head, members = read_bundle(reader)
+        collection = as_collection(head)
+        if isinstance(head, Manifest):
+            checked.accept(head)
+        targets = {name: os.path.join(envs_dir, name) for name in collection.names}
+        replaced = {name: replaces(t, force, override_frozen) for name, t in targets.items()}
+        if confirm is not None and any(replaced.values()):
+            confirm([targets[name] for name, yes in replaced.items() if yes])
+        if dry_run:
+            for env in collection.environments:
+                check_target(env.manifest, targets[env.name], force)
+            relocated = {
+                env.name: sum(1 for f in env.manifest.files if f.prefix)
+                for env in collection.environments
+            }
+        else:
+            log.info("Unbundling %d environments into %s", len(targets), envs_dir)
+            if isinstance(head, Manifest):  # a bundle of one environment
+                one = install(
+                    reader,
+                    targets[head.source_name],
+                    force=force,
+                    threads=threads,
+                    show_progress=show_progress,
+                    head=(head, members),
+                )
+                made = [one]
+            else:
+                made = install_environments(
+                    reader,
+                    members,
+                    head,
+                    targets,
+                    force=force,
+                    threads=threads,
+                    show_progress=show_progress,
+                )
+            relocated = {r.manifest.source_name: r.relocated for r in made}
+    elapsed = time.monotonic() - started
+    return [
+        UnbundleResult(
+            prefix=targets[env.name],
+            packages=len(env.manifest.packages),
+            files=len(env.manifest.files),
+            content_size=env.manifest.total_size,
+            relocated=relocated[env.name],
+            replaced=replaced[env.name],
+            dry_run=dry_run,
+            elapsed=elapsed,
+            signature=checked.signature,
+        )
+        for env in collection.environments
+    ]
+
+
+def as_collection(head: Manifest | Collection) -> Collection:
+    """``head`` as environments: a single-environment bundle holds one."""
+    if isinstance(head, Collection):
+        return head
+    return Collection(head.tool_version, head.conda_version, [Environment(head.source_name, head)])
 
 
 def trust(
@@ -263,12 +398,27 @@ def _log_relocation(manifest: Manifest, dry_run: bool) -> None:
             )
 
 
-def inspect(bundle_path: str) -> Manifest:
+def inspect(bundle_path: str, env: str | None = None) -> Manifest:
     """Read a bundle's manifest without extracting anything (``-`` reads standard input;
-    from a URL, only the first bytes where the server answers range requests)."""
+    from a URL, only the first bytes where the server answers range requests).
+
+    A bundle of several environments needs ``env``: the name of the one to read.
+    """
+    return chosen(inspect_head(bundle_path), env)
+
+
+def inspect_environments(bundle_path: str) -> Collection:
+    """Read the environments a bundle holds (one, or several) without extracting
+    anything: their names and manifests, and which files are stored once for several."""
+    return as_collection(inspect_head(bundle_path))
+
+
+def inspect_head(bundle_path: str) -> Manifest | Collection:
+    """A bundle's first member, read without extracting anything: the manifest of its
+    one environment, or the head of several."""
     with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
-        manifest, _ = read_manifest(reader)
-    return manifest
+        head, _ = read_bundle(reader)
+    return head
 
 
 def verify(
@@ -278,11 +428,13 @@ def verify(
     allowed_signers: str | None = None,
     require_signature: bool | None = None,
     signature: str | None = None,
-) -> Manifest:
+) -> Manifest | Collection:
     """Check a whole bundle without installing it: every member against the manifest's
     rules, every file against its sha256, and its signature as :func:`unbundle` would.
     Writes nothing; raises a :class:`~.exceptions.BundleFormatError` for a damaged or
     hostile bundle, a :class:`~.exceptions.SignatureError` for a refused signature.
+    Returns the manifest, or for a bundle of several environments their head (every
+    environment's members are checked).
     """
     policy = trust(allowed_signers, require_signature, signature)
     return verify_signed(bundle_path, policy, show_progress)[0]
@@ -290,17 +442,20 @@ def verify(
 
 def verify_signed(
     bundle_path: str, policy: Trust, show_progress: bool = False
-) -> tuple[Manifest, Verified | None]:
+) -> tuple[Manifest | Collection, Verified | None]:
     """:func:`verify` under ``policy``; also returns the signature it verified, if any."""
     with (
         sources.checked(bundle_path, policy) as checked,
         open_reader(checked.source, MANIFEST_PATH) as reader,
     ):
-        manifest, members = read_manifest(reader)
-        checked.accept(manifest)
-        with progress.step("Verifying", manifest.total_size, show_progress) as verifying:
-            verify_members(reader, members, manifest, verifying)
-    return manifest, checked.signature
+        head, members = read_bundle(reader)
+        if isinstance(head, Collection):
+            verify_environments(reader, members, head, show_progress)
+            return head, checked.signature
+        checked.accept(head)
+        with progress.step("Verifying", head.total_size, show_progress) as verifying:
+            verify_members(reader, members, head, verifying)
+    return head, checked.signature
 
 
 def make_sbom(bundle_path: str, fmt: str) -> dict[str, Any]:

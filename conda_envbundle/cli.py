@@ -105,6 +105,10 @@ Stream a bundle to another machine::
 
     conda bundle -n myenv -o - | ssh host conda unbundle - -n myenv
 
+Bundle two environments into one file, each file content stored once::
+
+    conda bundle -n train -n serve -o envs.tar.zst
+
 Write a CycloneDX SBOM and an OpenSSH signature beside the bundle::
 
     conda bundle -n myenv --sbom cyclonedx --sign ~/.ssh/id_ed25519
@@ -144,6 +148,11 @@ Unbundle straight from a web server or object storage::
     conda unbundle https://example.com/envs/myenv.tar.zst -p /opt/myenv
     conda unbundle s3://bucket/envs/myenv.tar.zst -n myenv
 
+Install one environment of a bundle of several, or all of them::
+
+    conda unbundle envs.tar.zst --env serve -p /opt/serve
+    conda unbundle envs.tar.zst --all --envs-dir /opt/envs
+
 Print its SPDX SBOM; unbundle it only if a key listed in FILE signed it::
 
     conda unbundle myenv.tar.zst --sbom spdx
@@ -155,7 +164,7 @@ def configure_bundle(p: ArgumentParser) -> None:
     """Options of ``conda bundle``."""
     p.description = BUNDLE_DESCRIPTION
     p.epilog = BUNDLE_EPILOG
-    add_parser_prefix(p)
+    _add_sources(p)
     group = p.add_argument_group("Bundle Options")
     group.add_argument(
         "-o",
@@ -272,6 +281,29 @@ def configure_bundle(p: ArgumentParser) -> None:
     p.add_argument("bundle_stray", nargs="*", action=_Stray, help=argparse.SUPPRESS)
 
 
+def _add_sources(p: ArgumentParser) -> None:
+    """conda's -n/-p, each repeatable: several environments make one bundle (their own
+    destinations: conda reads -n/-p as the one environment a command acts on)."""
+    group = p.add_argument_group("Target Environment Specification")
+    group.add_argument(
+        "-n",
+        "--name",
+        dest="bundle_names",
+        action="append",
+        metavar="ENVIRONMENT",
+        help="Name of environment. Repeat -n (and -p) to bundle several environments "
+        "into one bundle, each file content stored once.",
+    )
+    group.add_argument(
+        "-p",
+        "--prefix",
+        dest="bundle_prefixes",
+        action="append",
+        metavar="PATH",
+        help="Full path to environment location (i.e. prefix). Repeatable, as -n.",
+    )
+
+
 def _add_conda_pack_only(group) -> None:
     """conda-pack's options: those that mean nothing here are refused with what to do."""
     for flags, (nargs, instead) in CONDA_PACK_ONLY.items():
@@ -311,6 +343,27 @@ def configure_unbundle(p: ArgumentParser) -> None:
         help="Replace an existing environment at the target, after asking (-y: without).",
     )
     _compat.add_parser_frozen_env(group)
+    group.add_argument(
+        "--env",
+        dest="bundle_env",
+        metavar="NAME",
+        help="From a bundle of several environments: the one to install at -n/-p (or to "
+        "show with --info and --list).",
+    )
+    group.add_argument(
+        "--all",
+        dest="bundle_all",
+        action="store_true",
+        help="Install every environment of the bundle, each under its own name in the "
+        "envs directory (--envs-dir), identical files hardlinked across them.",
+    )
+    group.add_argument(
+        "--envs-dir",
+        dest="bundle_envs_dir",
+        metavar="DIR",
+        help="With --all: the directory the environments go in (default: the first "
+        "writable of conda's envs_dirs, where -n NAME puts one).",
+    )
     inspect = group.add_mutually_exclusive_group()
     inspect.add_argument(
         "--verify",

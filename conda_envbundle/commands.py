@@ -22,23 +22,24 @@ if TYPE_CHECKING:
     from argparse import Namespace
 
 
-def source_prefix(args: Namespace) -> str:
-    """The environment to bundle: -n/-p, else the active one, but never base implicitly."""
+def source_prefixes(args: Namespace) -> list[str]:
+    """The environments to bundle: each -n, then each -p, else the active one, but never
+    base implicitly."""
     from conda.base.context import context, locate_prefix_by_name
 
     from .exceptions import SourceEnvironmentError
 
-    if args.prefix:
-        return os.path.abspath(os.path.expanduser(args.prefix))
-    if args.name:
-        return locate_prefix_by_name(args.name)
+    found = [locate_prefix_by_name(name) for name in args.bundle_names or ()]
+    found += [os.path.abspath(os.path.expanduser(p)) for p in args.bundle_prefixes or ()]
+    if found:
+        return found
     active = context.active_prefix
     if not active or os.path.normpath(active) == os.path.normpath(context.root_prefix):
         raise SourceEnvironmentError(
             "No environment given. Name the one to bundle with -n NAME or -p PATH "
             "(base is only bundled when named)."
         )
-    return active
+    return [active]
 
 
 def target_prefix(args: Namespace) -> str:
@@ -128,8 +129,11 @@ def bundle_action(args: Namespace) -> int:
             "Redirect it (-o - > FILE) or pipe it (-o - | ...), or name a file with -o.",
         )
     fmt = _bundle_format(args)
+    prefixes = source_prefixes(args)
+    if len(prefixes) > 1:
+        return _bundle_several(args, prefixes, fmt)
     result = api.bundle(
-        source_prefix(args),
+        prefixes[0],
         args.bundle_output,
         fmt=fmt,
         level=_level(args, fmt),
@@ -149,6 +153,52 @@ def bundle_action(args: Namespace) -> int:
     stop = api.stopping_error(result, args.bundle_ignore_editable, args.bundle_ignore_missing)
     if stop is None or not context.json:  # --json: the error object is the one answer
         report.bundled(result, json=context.json)
+    if stop is not None:
+        raise stop
+    return 0
+
+
+def _bundle_several(args: Namespace, prefixes: list[str], fmt: str) -> int:
+    """``conda bundle`` of several environments into one bundle."""
+    from conda.base.context import context
+
+    from . import api, multireport, progress
+    from .exceptions import EnvBundleError
+
+    unfit = [
+        option
+        for option, given in (
+            ("--dest-prefix", args.bundle_dest_prefix),
+            ("--sbom", args.bundle_sbom),
+            ("--sign", args.bundle_sign),
+        )
+        if given
+    ]
+    if unfit:
+        raise EnvBundleError(
+            f"{' and '.join(unfit)} take one environment; a bundle of several has none of "
+            "them. Bundle each environment on its own for them."
+        )
+    result = api.bundle_environments(
+        prefixes,
+        args.bundle_output,
+        fmt=fmt,
+        level=_level(args, fmt),
+        threads=_threads(args),
+        force=args.bundle_force,
+        filters=args.bundle_filters,
+        ignore_editable=args.bundle_ignore_editable,
+        ignore_missing=args.bundle_ignore_missing,
+        dry_run=context.dry_run,
+        show_progress=progress.wanted(),
+    )
+    stops = [
+        api.stopping_error(one, args.bundle_ignore_editable, args.bundle_ignore_missing)
+        for one in result.environments
+    ]
+    stop = next((error for error in stops if error is not None), None)
+    if stop is None or not context.json:
+        multireport.bundled(result, json=context.json)
     if stop is not None:
         raise stop
     return 0
@@ -191,6 +241,7 @@ def unbundle_action(args: Namespace) -> int:
     from conda.base.context import context
 
     from . import _compat, api, progress, report
+    from .exceptions import EnvBundleError
 
     _verbose_logging(context.verbosity)
     if args.bundle_path == "-":
@@ -202,6 +253,13 @@ def unbundle_action(args: Namespace) -> int:
     if args.bundle_verify or args.bundle_info or args.bundle_list or args.bundle_sbom:
         _inspect(args, context.json)
         return 0
+    if args.bundle_all:
+        return _unbundle_all(args)
+    if args.bundle_envs_dir:
+        raise EnvBundleError(
+            "--envs-dir goes with --all. To install one environment, say where with -n "
+            "NAME or -p PATH."
+        )
     target = target_prefix(args)
     override = not _compat.protect_frozen_envs(args)
     if api.replaces(target, args.bundle_force, override) and not context.dry_run:
@@ -216,8 +274,44 @@ def unbundle_action(args: Namespace) -> int:
         allowed_signers=args.bundle_allowed_signers,
         require_signature=args.bundle_require_signature,
         signature=args.bundle_signature,
+        env=args.bundle_env,
     )
     report.unbundled(result, json=context.json)
+    return 0
+
+
+def _unbundle_all(args: Namespace) -> int:
+    """``conda unbundle --all``: every environment, each under its name in an envs dir."""
+    from conda.base.context import context
+
+    from . import _compat, api, multireport, progress
+    from .exceptions import EnvBundleError
+
+    given = [o for o, v in (("-n/-p", args.name or args.prefix), ("--env", args.bundle_env)) if v]
+    if given:
+        raise EnvBundleError(
+            f"--all installs every environment under its own name: drop {given[0]} (choose "
+            "the directory with --envs-dir DIR), or drop --all to install one."
+        )
+
+    def confirm(targets: list[str]) -> None:
+        if not context.dry_run:
+            for target in targets:
+                _confirm_replacing(target, args.bundle_path)
+
+    results = api.unbundle_all(
+        args.bundle_path,
+        args.bundle_envs_dir,
+        force=args.bundle_force,
+        override_frozen=not _compat.protect_frozen_envs(args),
+        dry_run=context.dry_run,
+        show_progress=progress.wanted(),
+        allowed_signers=args.bundle_allowed_signers,
+        require_signature=args.bundle_require_signature,
+        signature=args.bundle_signature,
+        confirm=confirm,
+    )
+    multireport.unbundled(results, json=context.json)
     return 0
 
 
@@ -226,7 +320,7 @@ def _inspect(args: Namespace, json: bool) -> None:
     install."""
     from conda.base.context import context
 
-    from . import api, progress, report
+    from . import api, multireport, progress, report
     from .exceptions import EnvBundleError
     from .sources import shown
 
@@ -240,9 +334,13 @@ def _inspect(args: Namespace, json: bool) -> None:
             ("-p/--prefix", args.prefix),
             ("--force", args.bundle_force),
             ("--dry-run", context.dry_run),
+            ("--all", args.bundle_all),
+            ("--envs-dir", args.bundle_envs_dir),
         )
         if given
     ]
+    if mode in ("--verify", "--sbom") and args.bundle_env:
+        unused.append("--env")  # they take the whole bundle
     if mode != "--verify":  # only --verify checks a signature
         unused += [
             option
@@ -263,13 +361,32 @@ def _inspect(args: Namespace, json: bool) -> None:
             args.bundle_allowed_signers, args.bundle_require_signature, args.bundle_signature
         )
         verified, signature = api.verify_signed(args.bundle_path, policy, progress.wanted())
-        report.verified(shown(args.bundle_path), verified, signature, json=json)
+        if isinstance(verified, api.Collection):
+            multireport.verified(shown(args.bundle_path), verified, signature, json=json)
+        else:
+            report.verified(shown(args.bundle_path), verified, signature, json=json)
     elif args.bundle_sbom:
         report.sbom(api.make_sbom(args.bundle_path, args.bundle_sbom))
-    elif args.bundle_info:
-        report.info(shown(args.bundle_path), api.inspect(args.bundle_path), json=json)
     else:
-        report.listing(api.inspect(args.bundle_path), json=json)
+        _show(args, json)
+
+
+def _show(args: Namespace, json: bool) -> None:
+    """--info or --list: of the bundle's one environment (or the one --env picks), else
+    of every environment of the bundle."""
+    from . import api, multireport, report
+    from .sources import shown
+
+    head = api.inspect_head(args.bundle_path)
+    if isinstance(head, api.Collection) and args.bundle_env is None:
+        show = multireport.info if args.bundle_info else multireport.listing
+        show(shown(args.bundle_path), head, json=json)
+        return
+    manifest = api.chosen(head, args.bundle_env)
+    if args.bundle_info:
+        report.info(shown(args.bundle_path), manifest, json=json)
+    else:
+        report.listing(manifest, json=json)
 
 
 def _confirm_replacing(target: str, bundle_path: str) -> None:

@@ -36,6 +36,7 @@ def install(
     threads: int = 0,
     show_progress: bool = False,
     accept: Callable[[Manifest], None] | None = None,
+    head: tuple[Manifest, Iterator[Member]] | None = None,
 ) -> InstallResult:
     """Turn the bundle that ``reader`` reads (see :mod:`.archive`) into an env at ``target``.
 
@@ -43,9 +44,10 @@ def install(
     beside the target under the target's lock and put in place by one atomic step, and
     registered only then. On any error the target is as it was. ``accept`` may refuse
     the manifest before anything is written (a signed one must be the one verified).
+    ``head`` is the manifest and members when the caller has read the manifest already.
     """
     target = os.path.abspath(target)
-    manifest, members = read_manifest(reader)
+    manifest, members = head or read_manifest(reader)
     if accept is not None:
         accept(manifest)
     check_target(manifest, target, force)
@@ -72,6 +74,12 @@ def _build(
     """The complete environment for ``target`` in ``staging``; returns how many relocated."""
     with progress.step("Extracting", manifest.total_size, show_progress) as extracting:
         extract_members(reader, members, manifest, staging, extracting)
+    return finish(staging, target, manifest, threads, show_progress)
+
+
+def finish(staging: str, target: str, manifest: Manifest, threads: int, show_progress: bool) -> int:
+    """Make the extracted environment in ``staging`` true for ``target``: relocate, modes,
+    bytecode, records, the kept manifest; returns how many files were relocated."""
     rules = sum(1 for f in manifest.files if f.prefix)
     with progress.step("Relocating", rules, show_progress, "files") as relocating:
         relocated = relocate_files(
