@@ -19,7 +19,7 @@ from .bundling.bundle import bundle as carry_out
 from .bundling.multi import SeveralBundleResult, bundle_environments
 from .bundling.plan import check_format, check_threads, default_output, environment_name, make_plan
 from .bundling.refusals import editables_message, missing_message
-from .collection import Collection, Environment, choose_message
+from .collection import Collection, as_collection, chosen
 from .exceptions import (
     BundleFormatError,
     EditableInstallError,
@@ -30,9 +30,7 @@ from .exceptions import (
 from .manifest import MANIFEST_PATH, Manifest
 from .signing import Trust, Verified
 from .unbundling.extract import read_manifest, verify_members
-from .unbundling.install import install
-from .unbundling.multi import install_environments, read_bundle, verify_environments
-from .unbundling.preflight import check_target
+from .unbundling.multi import check_environments, install_head, read_bundle, verify_environments
 
 __all__ = [
     "BundleResult",
@@ -45,7 +43,6 @@ __all__ = [
     "bundle_environments",
     "check_format",
     "check_threads",
-    "chosen",
     "default_output",
     "environment_name",
     "inspect",
@@ -178,9 +175,8 @@ def unbundle(
     settings fill what is None). A signed bundle is verified and installed from one
     private copy.
 
-    A bundle of several environments needs ``env``, the name of the one to install
-    (:func:`unbundle_all` installs them all); the result is the same as unbundling a
-    bundle of that environment alone.
+    From a bundle of several environments, ``env`` names the one to install (the same
+    result as a bundle of it alone); :func:`unbundle_all` installs them all.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
@@ -195,57 +191,24 @@ def unbundle(
         head, members = read_bundle(reader)
         manifest = chosen(head, env)
         checked.accept(manifest)
+        targets = {manifest.source_name: prefix}
         if dry_run:
-            check_target(manifest, prefix, force)
-            relocated = sum(1 for f in manifest.files if f.prefix)
+            relocated = check_environments(head, targets, force)[manifest.source_name]
         else:
             log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
-            if isinstance(head, Collection):
-                (result,) = install_environments(
-                    reader,
-                    members,
-                    head,
-                    {manifest.source_name: prefix},
-                    force=force,
-                    threads=threads,
-                    show_progress=show_progress,
-                )
-            else:
-                result = install(
-                    reader,
-                    prefix,
-                    force=force,
-                    threads=threads,
-                    show_progress=show_progress,
-                    head=(head, members),
-                )
-            relocated = result.relocated
+            made = install_head(reader, head, members, targets, force, threads, show_progress)
+            relocated = made[manifest.source_name]
     _log_relocation(manifest, dry_run)
-    return UnbundleResult(
-        prefix=prefix,
-        packages=len(manifest.packages),
-        files=len(manifest.files),
-        content_size=manifest.total_size,
-        relocated=relocated,
-        replaced=replaced,
-        dry_run=dry_run,
-        elapsed=time.monotonic() - started,
-        signature=checked.signature,
-    )
+    return _result(manifest, prefix, relocated, replaced, dry_run, started, checked.signature)
 
 
-def chosen(head: Manifest | Collection, env: str | None) -> Manifest:
-    """The manifest of the environment ``env`` names (None: the bundle's only one)."""
-    if isinstance(head, Collection):
-        if env is None:
-            raise EnvBundleError(choose_message(head.names))
-        return head.get(env).manifest
-    if env is not None and env != head.source_name:
-        raise EnvBundleError(
-            f"This bundle holds one environment, {head.source_name}, not {env!r}. Drop "
-            "--env, or name that one."
-        )
-    return head
+def _result(manifest: Manifest, *facts: Any) -> UnbundleResult:
+    """The result for ``manifest``: ``facts`` are prefix, relocated, replaced, dry_run,
+    the start time and the signature."""
+    prefix, relocated, replaced, dry_run, started, signature = facts
+    counts = (len(manifest.packages), len(manifest.files), manifest.total_size)
+    elapsed = time.monotonic() - started
+    return UnbundleResult(prefix, *counts, relocated, replaced, dry_run, elapsed, signature)
 
 
 def unbundle_all(
@@ -262,15 +225,10 @@ def unbundle_all(
     signature: str | None = None,
     confirm: Callable[[list[str]], None] | None = None,
 ) -> list[UnbundleResult]:
-    """Install every environment of a bundle, each at ``envs_dir/<its name>``
-    (``envs_dir`` defaults to conda's first writable envs directory, where ``-n NAME``
-    puts an environment).
-
-    Every environment is checked before anything is written, and all are complete before
-    the first is put in place; identical files without a prefix rule are hardlinked
-    across them where the filesystem allows (docs/several-environments.md). ``confirm``
-    is called with the environments ``force`` would replace, before anything is written
-    (it refuses by raising). The other arguments are :func:`unbundle`'s.
+    """Install every environment of a bundle at ``envs_dir/<its name>`` (default: conda's
+    first writable envs directory), all checked before anything is written, identical
+    files hardlinked where safe. ``confirm`` gets the targets ``force`` would replace,
+    before anything is written, and may refuse by raising; the rest is :func:`unbundle`'s.
     """
     started = time.monotonic()
     envs_dir = os.path.abspath(envs_dir) if envs_dir else _compat.first_writable_envs_dir()
@@ -288,57 +246,13 @@ def unbundle_all(
         if confirm is not None and any(replaced.values()):
             confirm([targets[name] for name, yes in replaced.items() if yes])
         if dry_run:
-            for env in collection.environments:
-                check_target(env.manifest, targets[env.name], force)
-            relocated = {
-                env.name: sum(1 for f in env.manifest.files if f.prefix)
-                for env in collection.environments
-            }
+            relocated = check_environments(head, targets, force)
         else:
             log.info("Unbundling %d environments into %s", len(targets), envs_dir)
-            if isinstance(head, Manifest):  # a bundle of one environment
-                one = install(
-                    reader,
-                    targets[head.source_name],
-                    force=force,
-                    threads=threads,
-                    show_progress=show_progress,
-                    head=(head, members),
-                )
-                made = [one]
-            else:
-                made = install_environments(
-                    reader,
-                    members,
-                    head,
-                    targets,
-                    force=force,
-                    threads=threads,
-                    show_progress=show_progress,
-                )
-            relocated = {r.manifest.source_name: r.relocated for r in made}
-    elapsed = time.monotonic() - started
-    return [
-        UnbundleResult(
-            prefix=targets[env.name],
-            packages=len(env.manifest.packages),
-            files=len(env.manifest.files),
-            content_size=env.manifest.total_size,
-            relocated=relocated[env.name],
-            replaced=replaced[env.name],
-            dry_run=dry_run,
-            elapsed=elapsed,
-            signature=checked.signature,
-        )
-        for env in collection.environments
-    ]
-
-
-def as_collection(head: Manifest | Collection) -> Collection:
-    """``head`` as environments: a single-environment bundle holds one."""
-    if isinstance(head, Collection):
-        return head
-    return Collection(head.tool_version, head.conda_version, [Environment(head.source_name, head)])
+            relocated = install_head(reader, head, members, targets, force, threads, show_progress)
+    envs = collection.environments
+    done = [(e.manifest, targets[e.name], relocated[e.name], replaced[e.name]) for e in envs]
+    return [_result(*one, dry_run, started, checked.signature) for one in done]
 
 
 def trust(
@@ -408,8 +322,7 @@ def inspect(bundle_path: str, env: str | None = None) -> Manifest:
 
 
 def inspect_environments(bundle_path: str) -> Collection:
-    """Read the environments a bundle holds (one, or several) without extracting
-    anything: their names and manifests, and which files are stored once for several."""
+    """The environments a bundle holds (one, or several), read as :func:`inspect` reads."""
     return as_collection(inspect_head(bundle_path))
 
 
@@ -433,8 +346,7 @@ def verify(
     rules, every file against its sha256, and its signature as :func:`unbundle` would.
     Writes nothing; raises a :class:`~.exceptions.BundleFormatError` for a damaged or
     hostile bundle, a :class:`~.exceptions.SignatureError` for a refused signature.
-    Returns the manifest, or for a bundle of several environments their head (every
-    environment's members are checked).
+    Returns the manifest, or the head of several environments (all of them checked).
     """
     policy = trust(allowed_signers, require_signature, signature)
     return verify_signed(bundle_path, policy, show_progress)[0]

@@ -282,8 +282,7 @@ def configure_bundle(p: ArgumentParser) -> None:
 
 
 def _add_sources(p: ArgumentParser) -> None:
-    """conda's -n/-p, each repeatable: several environments make one bundle (their own
-    destinations: conda reads -n/-p as the one environment a command acts on)."""
+    """conda's -n/-p, repeatable (own dests: conda reads -n/-p as one environment)."""
     group = p.add_argument_group("Target Environment Specification")
     group.add_argument(
         "-n",
@@ -291,8 +290,7 @@ def _add_sources(p: ArgumentParser) -> None:
         dest="bundle_names",
         action="append",
         metavar="ENVIRONMENT",
-        help="Name of environment. Repeat -n (and -p) to bundle several environments "
-        "into one bundle, each file content stored once.",
+        help="Name of environment. Repeat -n/-p to bundle several in one (files stored once).",
     )
     group.add_argument(
         "-p",
@@ -354,15 +352,13 @@ def configure_unbundle(p: ArgumentParser) -> None:
         "--all",
         dest="bundle_all",
         action="store_true",
-        help="Install every environment of the bundle, each under its own name in the "
-        "envs directory (--envs-dir), identical files hardlinked across them.",
+        help="Install every environment of the bundle, each under its name in --envs-dir.",
     )
     group.add_argument(
         "--envs-dir",
         dest="bundle_envs_dir",
         metavar="DIR",
-        help="With --all: the directory the environments go in (default: the first "
-        "writable of conda's envs_dirs, where -n NAME puts one).",
+        help="With --all: where they go (default: the envs directory -n NAME uses).",
     )
     inspect = group.add_mutually_exclusive_group()
     inspect.add_argument(

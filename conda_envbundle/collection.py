@@ -168,6 +168,27 @@ def choose_message(names: list[str]) -> str:
     )
 
 
+def chosen(head: Manifest | Collection, env: str | None) -> Manifest:
+    """The manifest of the environment ``env`` names (None: the bundle's only one)."""
+    if isinstance(head, Collection):
+        if env is None:
+            raise EnvBundleError(choose_message(head.names))
+        return head.get(env).manifest
+    if env is not None and env != head.source_name:
+        raise EnvBundleError(
+            f"This bundle holds one environment, {head.source_name}, not {env!r}. Drop "
+            "--env, or name that one."
+        )
+    return head
+
+
+def as_collection(head: Manifest | Collection) -> Collection:
+    """``head`` as environments: a single-environment bundle holds one."""
+    if isinstance(head, Collection):
+        return head
+    return Collection(head.tool_version, head.conda_version, [Environment(head.source_name, head)])
+
+
 def member_path(name: str, path: str) -> str:
     """Where the bundle stores the entry ``path`` of environment ``name``."""
     return f"{MEMBER_ROOT}/{name}/{path}"
@@ -252,6 +273,8 @@ def _environment(item: Any) -> Environment:
         raise _damaged("an environment is not an object with a manifest")
     name = checked_name(item.get("name"))
     manifest = Manifest.from_bytes(_compact(item["manifest"]))
+    if manifest.source_name != name:
+        raise _damaged(f"environment {name!r} has the manifest of {manifest.source_name!r}")
     claims = item.get("stored_elsewhere")
     if not isinstance(claims, list):
         raise _damaged(f"the files environment {name!r} shares are not a list")

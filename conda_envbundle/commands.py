@@ -375,6 +375,7 @@ def _show(args: Namespace, json: bool) -> None:
     """--info or --list: of the bundle's one environment (or the one --env picks), else
     of every environment of the bundle."""
     from . import api, multireport, report
+    from .collection import chosen
     from .sources import shown
 
     head = api.inspect_head(args.bundle_path)
@@ -382,7 +383,7 @@ def _show(args: Namespace, json: bool) -> None:
         show = multireport.info if args.bundle_info else multireport.listing
         show(shown(args.bundle_path), head, json=json)
         return
-    manifest = api.chosen(head, args.bundle_env)
+    manifest = chosen(head, args.bundle_env)
     if args.bundle_info:
         report.info(shown(args.bundle_path), manifest, json=json)
     else:

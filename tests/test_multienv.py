@@ -40,7 +40,6 @@ from .support.envs import CONDA, create_env, pip_install_tool
 from .support.isolation import Isolation
 from .support.verify import assert_env_runs, assert_same_packages
 
-ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_MARK = "_h_env_placehold"
 TRAIN = ["python", "foo", "foopy"]
 SERVE = ["python", "foo", "foo-data", "foo-post"]
@@ -63,8 +62,7 @@ def _conda(env: dict[str, str]) -> CondaProcess:
 
 @pytest.fixture(scope="session")
 def pair(tmp_path_factory, conda_isolation: Isolation) -> Pair:
-    # the conda processes load the plugin from this tree (isolation drops PYTHONPATH)
-    env = {**conda_isolation.env, "PYTHONPATH": str(ROOT)}
+    env = conda_isolation.env
     channel = build_channel(default_cache_root())
     base = tmp_path_factory.mktemp("multi")
     train, serve = base / "train", base / "serve"

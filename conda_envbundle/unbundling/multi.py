@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from .. import _compat, progress
 from ..archive.members import Member, Reader
 from ..archive.tarread import TarReader
-from ..collection import Collection, Environment, Place, is_collection, member_path
+from ..collection import (
+    Collection,
+    Environment,
+    Place,
+    as_collection,
+    is_collection,
+    member_path,
+)
 from ..collection import from_bytes as collection_from_bytes
 from ..exceptions import BundleFormatError, IncompatibleTargetError, TargetWriteError
 from ..fstree import make_dirs
@@ -42,7 +49,7 @@ from .extract import (
     read_head,
 )
 from .filewriters import OPEN_FLAGS, FileWriters
-from .install import InstallResult, finish
+from .install import InstallResult, finish, install
 from .lock import target_lock
 from .preflight import check_existing, check_target
 
@@ -68,6 +75,48 @@ def read_bundle(reader: Reader) -> tuple[Manifest | Collection, Iterator[Member]
     del raw
     reader.expect(member_of(e, member_path(env.name, e.path)) for env, e in collection.stored())
     return collection, members
+
+
+def check_environments(
+    head: Manifest | Collection, targets: dict[str, str], force: bool
+) -> dict[str, int]:
+    """The pre-flight checks of the environments named in ``targets`` (name -> target),
+    as a dry run makes them; returns how many files each would relocate."""
+    collection = as_collection(head)
+    relocated = {}
+    for name, target in targets.items():
+        manifest = collection.get(name).manifest
+        check_target(manifest, target, force)
+        relocated[name] = sum(1 for f in manifest.files if f.prefix)
+    return relocated
+
+
+def install_head(
+    reader: Reader,
+    head: Manifest | Collection,
+    members: Iterator[Member],
+    targets: dict[str, str],
+    force: bool,
+    threads: int,
+    show_progress: bool,
+) -> dict[str, int]:
+    """Install the environments named in ``targets`` from a bundle whose head is read;
+    returns how many files each relocated."""
+    if isinstance(head, Manifest):  # a bundle of one environment
+        ((name, target),) = targets.items()
+        one = install(
+            reader,
+            target,
+            force=force,
+            threads=threads,
+            show_progress=show_progress,
+            head=(head, members),
+        )
+        return {name: one.relocated}
+    made = install_environments(
+        reader, members, head, targets, force=force, threads=threads, show_progress=show_progress
+    )
+    return {name: result.relocated for name, result in zip(targets, made, strict=True)}
 
 
 @dataclass
