@@ -1,7 +1,8 @@
 """conda-envbundle: pack a conda environment into one relocatable file, unpack it anywhere.
 
 Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect`, :func:`verify` and
-:func:`make_sbom`.
+:func:`make_sbom`; for several environments in one bundle :func:`bundle_environments`,
+:func:`unbundle_all` and :func:`inspect_environments`.
 """
 
 from __future__ import annotations
@@ -11,25 +12,35 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .api import (
         BundleResult,
+        Collection,
+        SeveralBundleResult,
         UnbundleResult,
         Verified,
         __version__,
         bundle,
+        bundle_environments,
         inspect,
+        inspect_environments,
         make_sbom,
         unbundle,
+        unbundle_all,
         verify,
     )
 
 __all__ = [
     "BundleResult",
+    "Collection",
+    "SeveralBundleResult",
     "UnbundleResult",
     "Verified",
     "__version__",
     "bundle",
+    "bundle_environments",
     "inspect",
+    "inspect_environments",
     "make_sbom",
     "unbundle",
+    "unbundle_all",
     "verify",
 ]
 
