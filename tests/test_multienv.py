@@ -338,6 +338,33 @@ def test_unbundle_needs_a_choice(pair, tmp_path):
     assert not target.exists()
 
 
+def test_signed_by_hand_checked_before_install(pair, tmp_path):
+    """conda bundle --sign takes one environment; a signature made with ssh-keygen is
+    checked by conda unbundle as for any bundle."""
+    bundle = tmp_path / "envs.tar.zst"
+    shutil.copy(pair.multi, bundle)
+    key = tmp_path / "alice"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+    signing = ["ssh-keygen", "-Y", "sign", "-f", key, "-n", "conda-envbundle", bundle]
+    subprocess.run(signing, check=True, capture_output=True)
+    kind, blob = Path(f"{key}.pub").read_text().split()[:2]
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'alice namespaces="conda-envbundle" {kind} {blob}\n')
+    conda = _conda(pair.env)
+    trusting = ["--allowed-signers", allowed, "--require-signature"]
+    proc = conda("unbundle", bundle, "--all", "--envs-dir", tmp_path / "envs", *trusting)
+    assert proc.returncode == 0, proc.stderr
+    assert "good, by alice" in proc.stdout and (tmp_path / "envs" / "serve").is_dir()
+    with bundle.open("r+b") as fh:  # one changed byte in the last block
+        fh.seek(-3, os.SEEK_END)
+        byte = fh.read(1)
+        fh.seek(-3, os.SEEK_END)
+        fh.write(bytes([byte[0] ^ 1]))
+    proc = conda("unbundle", bundle, "--env", "serve", "-p", tmp_path / "t", *trusting)
+    assert_clean_error(proc, "signature")
+    assert not (tmp_path / "t").exists()
+
+
 # --- damaged and hostile bundles -------------------------------------------------------------
 
 
