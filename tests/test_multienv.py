@@ -273,12 +273,28 @@ def test_all_environments_share_storage_where_safe(pair, tmp_path):
         modes = {os.stat(envs / name / path).st_mode for name in ("train", "serve")}
         reasons = (path in ruled, path.startswith("conda-meta/"), len(modes) == 2)
         assert any(reasons) or by_path[path] in twice, path
+    for name in ("train", "serve"):
+        _assert_pycs_valid(envs / name)
     # conda replaces files, never writes in place: the other environment keeps its own
     shared = envs / "serve" / linked[0]
     before = (envs / "train" / linked[0]).read_bytes()
     shared.unlink()
     shared.write_bytes(b"changed")
     assert (envs / "train" / linked[0]).read_bytes() == before
+
+
+def _assert_pycs_valid(prefix: Path) -> None:
+    """Every timestamp pyc finds its source with the mtime and size it expects."""
+    files = [str(p.relative_to(prefix)) for p in prefix.rglob("*") if p.is_file()]
+    checked = 0
+    for source, pyc in rules.pairs(files):
+        header = (prefix / pyc).read_bytes()[: rules.PYC_HEADER_SIZE]
+        size = (prefix / source).stat().st_size
+        wanted = rules.source_mtime(header, size)
+        if wanted is not None:
+            assert int((prefix / source).stat().st_mtime) == wanted, source
+            checked += 1
+    assert checked > 100
 
 
 def test_all_is_checked_before_anything_is_written(pair, tmp_path):
@@ -335,6 +351,8 @@ def test_unbundle_needs_a_choice(pair, tmp_path):
     assert_clean_error(proc, "no environment 'nope'", "train, serve")
     proc = conda("unbundle", pair.multi, "--all", "-p", target)
     assert_clean_error(proc, "--all installs every environment")
+    proc = conda("unbundle", pair.multi, "--sbom", "spdx")
+    assert_clean_error(proc, "holds 2 environments (train, serve)", "bundle of each alone")
     assert not target.exists()
 
 
@@ -377,6 +395,24 @@ class Crafted:
 
     def env(self, name: str) -> dict:
         return next(e for e in self.head["environments"] if e["name"] == name)
+
+    def store(self, name: str, path: str, data: bytes) -> None:
+        """Store ``data`` as ``path`` of environment ``name`` itself (no longer claimed
+        from elsewhere), the members of that environment in its manifest's order."""
+        env = self.env(name)
+        env["stored_elsewhere"] = [c for c in env["stored_elsewhere"] if c[0] != path]
+        entry = next(f for f in env["manifest"]["files"] if f["path"] == path)
+        entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        root = f"envs/{name}/"
+        mine = {m.path: m for m in self.members if m.path.startswith(root)}
+        mine[root + path] = Raw(root + path, REGULAR, data, entry["mode"])
+        claimed = {c[0] for c in env["stored_elsewhere"]}
+        ordered = [
+            mine[root + f["path"]] for f in env["manifest"]["files"] if f["path"] not in claimed
+        ]
+        first = next(i for i, m in enumerate(self.members) if m.path.startswith(root))
+        rest = [m for m in self.members[first:] if not m.path.startswith(root)]
+        self.members[first:] = ordered + rest
 
     def write(self, path: Path) -> Path:
         for env in self.head["environments"]:
@@ -423,6 +459,30 @@ def test_honest_crafted_copy_installs(pair, crafted, tmp_path):
     proc = _conda(pair.env)("unbundle", bundle, "--env", "serve", "-p", tmp_path / "t")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "t" / "bin" / "foo").is_file()
+
+
+def test_shared_source_whose_pycs_disagree_gets_its_own_copy(pair, crafted, tmp_path):
+    """A hardlinked .py has one mtime: where serve's pyc expects another than train's,
+    serve's .py becomes a copy of its own with the mtime its pyc expects."""
+    serve = crafted.env("serve")
+    claimed = {c[0]: c for c in serve["stored_elsewhere"]}
+    data = {m.path: m.data for m in crafted.members}
+    source, pyc = next(
+        (src, pyc)
+        for src, pyc in rules.pairs(claimed)
+        if src in claimed and rules.expected_source(data[f"envs/train/{claimed[pyc][2]}"])
+    )
+    train_pyc = data[f"envs/train/{claimed[pyc][2]}"]
+    mtime = int.from_bytes(train_pyc[8:12], "little") + 86400
+    crafted.store("serve", pyc, train_pyc[:8] + mtime.to_bytes(4, "little") + train_pyc[12:])
+    bundle = crafted.write(tmp_path / "b.tar.zst")
+    envs = tmp_path / "envs"
+    proc = _conda(pair.env)("unbundle", bundle, "--all", "--envs-dir", envs)
+    assert proc.returncode == 0, proc.stderr
+    mine, theirs = (envs / "serve" / source).stat(), (envs / "train" / source).stat()
+    assert mine.st_ino != theirs.st_ino
+    assert int(mine.st_mtime) == mtime and int(theirs.st_mtime) == mtime - 86400
+    assert (envs / "serve" / source).read_bytes() == (envs / "train" / source).read_bytes()
 
 
 def test_environment_manifest_path_escaping(pair, crafted, tmp_path):

@@ -18,7 +18,7 @@ from typing import TypeVar
 from ..archive.codecs import describe
 from ..archive.members import DIRECTORY, REGULAR, SYMLINK, Member, Reader
 from ..budget import MAX_MANIFEST_SIZE, ParseBudget, read_json
-from ..collection import choose_message, from_bytes, is_collection
+from ..collection import from_bytes, is_collection
 from ..exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
 from ..fstree import make_dirs
 from ..manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest
@@ -77,7 +77,7 @@ def read_manifest(reader: Reader) -> tuple[Manifest, Iterator[Member]]:
 
     What the reader may read is bounded from here on: first by :data:`MAX_MANIFEST_SIZE`,
     then by what the manifest declares. A bundle of several environments is refused
-    here, naming them: it is read by :mod:`.multi`.
+    here, naming them: :mod:`.multi` reads those.
     """
     raw, members = read_head(reader)
     refuse_collection(raw)
@@ -106,7 +106,11 @@ def read_head(reader: Reader) -> tuple[bytearray, Iterator[Member]]:
 def refuse_collection(raw: bytearray) -> None:
     """Refuse a multi-environment head where one environment's manifest is read."""
     if is_collection(raw):
-        raise BundleFormatError(choose_message(from_bytes(raw).names))
+        names = from_bytes(raw).names
+        raise BundleFormatError(
+            f"This bundle holds {len(names)} environments ({', '.join(names)}), and this reads "
+            "a bundle of one (an SBOM describes one environment). Use a bundle of each alone."
+        )
 
 
 def extract_members(
