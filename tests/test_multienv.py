@@ -217,6 +217,9 @@ def test_python_api_round_trip(pair, tmp_path, conda_env):
     assert made.prefix == str(tmp_path / "s") and (tmp_path / "s/bin/foo").is_file()
     every = api.unbundle_all(str(out), str(tmp_path / "envs"))
     assert [r.prefix for r in every] == [str(tmp_path / "envs" / n) for n in ("train", "serve")]
+    alone = api.unbundle_all(str(pair.alone["serve"]), str(tmp_path / "one"))
+    assert [r.prefix for r in alone] == [str(tmp_path / "one" / "serve")]
+    assert (tmp_path / "one" / "serve" / "bin" / "foo").is_file()
     with pytest.raises(EnvBundleError, match=r"2 environments \(train, serve\)"):
         api.unbundle(str(out), str(tmp_path / "x"))
     assert not (tmp_path / "x").exists()
@@ -304,6 +307,22 @@ def test_all_is_checked_before_anything_is_written(pair, tmp_path):
     proc = _conda(pair.env)("unbundle", pair.multi, "--all", "--envs-dir", envs)
     assert_clean_error(proc, "serve already exists")
     assert sorted(p.name for p in envs.iterdir()) == ["serve"]  # train was not made either
+
+
+def test_all_replaces_environments_only_with_force(pair, tmp_path):
+    conda = _conda(pair.env)
+    envs = tmp_path / "envs"
+    assert conda("unbundle", pair.multi, "--all", "--envs-dir", envs).returncode == 0
+    (envs / "train" / "marker").write_text("old")
+    again = conda("unbundle", pair.multi, "--all", "--envs-dir", envs)
+    assert_clean_error(again, "already exists", "--force")
+    assert (envs / "train" / "marker").exists()
+    proc = conda("unbundle", pair.multi, "--all", "--envs-dir", envs, "--force", "-y")
+    assert proc.returncode == 0, proc.stderr
+    assert "replacing the environment there" in proc.stdout
+    assert not (envs / "train" / "marker").exists()
+    assert sorted(os.listdir(envs)) == ["serve", "train"]
+    _complete(envs / "train")
 
 
 # --- refusals --------------------------------------------------------------------------------

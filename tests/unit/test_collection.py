@@ -8,11 +8,13 @@ import json
 import pytest
 
 from conda_envbundle import collection
+from conda_envbundle.archive import open_reader
 from conda_envbundle.collection import Collection, Environment, share
 from conda_envbundle.exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError
-from conda_envbundle.manifest import DIR, FILE, TEXT, FileEntry, Manifest, PrefixRule
+from conda_envbundle.manifest import DIR, FILE, MANIFEST_PATH, TEXT, FileEntry, Manifest, PrefixRule
 from conda_envbundle.relocation.rules import CHECKSUM_KEY
 from conda_envbundle.unbundling.extract import refuse_collection
+from conda_envbundle.unbundling.multi import read_bundle
 
 A, B = "a" * 64, "b" * 64
 
@@ -182,3 +184,16 @@ def test_choosing_an_environment():
     with pytest.raises(EnvBundleError, match="one environment, train"):
         collection.chosen(alone, "serve")
     assert collection.as_collection(alone).names == ["train"]
+
+
+def test_a_head_outside_a_tar_stream_is_refused(tmp_path):
+    """conda bundle writes several environments only as tar: a directory (or zip) whose
+    first member is such a head is damaged or hostile."""
+    head = tmp_path / MANIFEST_PATH
+    head.parent.mkdir(parents=True)
+    head.write_bytes(_raw(_pair()))
+    with (
+        pytest.raises(BundleFormatError, match="not a tar file"),
+        open_reader(str(tmp_path), MANIFEST_PATH) as reader,
+    ):
+        read_bundle(reader)
