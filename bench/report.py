@@ -434,7 +434,24 @@ def render(ctx: Context, results_only: bool = False) -> str:
     return "\n".join(lines)
 
 
+# Sections other benchmarks write into the same page (bench/multienv.py): carried over
+KEPT_SECTIONS = ("## Several environments in one bundle",)
+
+
+def _kept(old: str) -> str:
+    """The :data:`KEPT_SECTIONS` of the page's previous text, each up to the next section."""
+    kept = []
+    for heading in KEPT_SECTIONS:
+        start = old.find(f"\n{heading}\n")
+        if start >= 0:
+            end = old.find("\n## ", start + len(heading) + 2)
+            kept.append(old[start + 1 : end if end >= 0 else None].rstrip() + "\n")
+    return "\n".join(kept)
+
+
 def write(path: Path, ctx: Context) -> None:
-    """Write the report to ``path``."""
+    """Write the report to ``path``, keeping what other benchmarks wrote there."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(ctx))
+    old = path.read_text() if path.exists() else ""
+    kept = _kept(old)
+    path.write_text(render(ctx) + (f"\n{kept}" if kept else ""))

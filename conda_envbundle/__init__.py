@@ -1,7 +1,9 @@
 """conda-envbundle: pack a conda environment into one relocatable file, unpack it anywhere.
 
-Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect`, :func:`verify`,
-:func:`make_sbom`, and for delta updates :func:`export_base` and :func:`rollback`.
+Public API: :func:`bundle`, :func:`unbundle`, :func:`inspect`, :func:`verify` and
+:func:`make_sbom`; for delta updates :func:`export_base` and :func:`rollback`; for several
+environments in one bundle :func:`bundle_environments`, :func:`unbundle_all` and
+:func:`inspect_environments`.
 """
 
 from __future__ import annotations
@@ -11,33 +13,43 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .api import (
         BundleResult,
+        Collection,
         ExportResult,
         RollbackResult,
+        SeveralBundleResult,
         UnbundleResult,
         Verified,
         __version__,
         bundle,
+        bundle_environments,
         export_base,
         inspect,
+        inspect_environments,
         make_sbom,
         rollback,
         unbundle,
+        unbundle_all,
         verify,
     )
 
 __all__ = [
     "BundleResult",
+    "Collection",
     "ExportResult",
     "RollbackResult",
+    "SeveralBundleResult",
     "UnbundleResult",
     "Verified",
     "__version__",
     "bundle",
+    "bundle_environments",
     "export_base",
     "inspect",
+    "inspect_environments",
     "make_sbom",
     "rollback",
     "unbundle",
+    "unbundle_all",
     "verify",
 ]
 

@@ -4,56 +4,64 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any
 
-from . import _compat, progress, sbom, scan, settings, sources
+from . import _compat, settings, sources
 from ._version import __version__
-from .archive import open_file, open_reader
+from .archive import open_reader
 from .bundling.bundle import BundleResult
 from .bundling.bundle import bundle as carry_out
+from .bundling.multi import SeveralBundleResult, bundle_environments
 from .bundling.plan import check_format, check_threads, default_output, environment_name, make_plan
 from .bundling.refusals import editables_message, missing_message
+from .collection import Collection, as_collection, chosen
 from .exceptions import (
-    BundleFormatError,
     EditableInstallError,
     EnvBundleError,
-    FrozenEnvironmentError,
     MissingFilesError,
 )
 from .manifest import MANIFEST_PATH, Manifest
-from .signing import Trust, Verified
+from .policy import replaces, trust
+from .reading import inspect, inspect_environments, inspect_head, make_sbom, verify, verify_signed
+from .signing import Verified
 from .unbundling.assemble import InstallResult
-from .unbundling.extract import read_manifest, verify_members
 from .unbundling.generations import own_size
 from .unbundling.install import install
-from .unbundling.preflight import check_platform, check_target
+from .unbundling.multi import check_environments, install_head, read_bundle
+from .unbundling.preflight import check_platform
 from .unbundling.update import check_base
-from .updates import ExportResult as ExportResult
-from .updates import RollbackResult as RollbackResult
-from .updates import export_base as export_base
-from .updates import load_base
-from .updates import rollback as rollback
+from .updates import ExportResult, RollbackResult, export_base, load_base, rollback
 
 __all__ = [
     "BundleResult",
+    "Collection",
+    "ExportResult",
+    "RollbackResult",
+    "SeveralBundleResult",
     "UnbundleResult",
     "Verified",
     "__version__",
     "bundle",
+    "bundle_environments",
     "check_format",
     "check_threads",
     "default_output",
     "environment_name",
+    "export_base",
     "inspect",
+    "inspect_environments",
+    "inspect_head",
     "make_sbom",
     "replaces",
+    "rollback",
     "stopping_error",
     "trust",
     "unbundle",
+    "unbundle_all",
     "verify",
     "verify_signed",
 ]
@@ -171,6 +179,7 @@ def unbundle(
     signature: str | None = None,
     verify: bool = False,
     keep_previous: bool | None = None,
+    env: str | None = None,
 ) -> UnbundleResult:
     """Create a working environment at ``prefix`` from a bundle (``-`` reads standard input;
     an ``http://``, ``https://`` or ``s3://`` URL is read as conda reads channels).
@@ -190,6 +199,9 @@ def unbundle(
     its base and be unchanged since (with ``verify``: every file's sha256 is checked);
     ``keep_previous`` (default: the ``unbundle_keep_previous`` setting) keeps the
     environment it replaces for :func:`rollback`.
+
+    From a bundle of several environments, ``env`` names the one to install (the same
+    result as a bundle of it alone); :func:`unbundle_all` installs them all.
     """
     started = time.monotonic()
     prefix = os.path.abspath(prefix)
@@ -202,13 +214,14 @@ def unbundle(
         sources.checked(bundle_path, policy) as checked,
         open_reader(checked.source, MANIFEST_PATH) as reader,
     ):
+        head, members = read_bundle(reader)
+        manifest = chosen(head, env)
+        checked.accept(manifest)
+        targets = {manifest.source_name: prefix}
         if dry_run:
-            manifest, _ = read_manifest(reader)
-            checked.accept(manifest)
-            _check(manifest, prefix, force, verify)
-            relocated = sum(1 for f in manifest.files if f.prefix)
+            relocated = _dry_run(head, manifest, prefix, force, verify)
             result = InstallResult(prefix, manifest, relocated)
-        else:
+        elif isinstance(head, Manifest):
             log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
             result = install(
                 reader,
@@ -216,69 +229,95 @@ def unbundle(
                 force=force,
                 threads=threads,
                 show_progress=show_progress,
-                accept=checked.accept,
                 verify=verify,
                 keep_previous=keep,
+                head=(head, members),
             )
-            manifest, relocated = result.manifest, result.relocated
+        else:
+            log.info("Unbundling into %s%s", prefix, " (replacing it)" if replaced else "")
+            made = install_head(reader, head, members, targets, force, threads, show_progress)
+            result = InstallResult(prefix, manifest, made[manifest.source_name])
     _log_relocation(manifest, dry_run)
-    return UnbundleResult(
-        prefix=prefix,
-        packages=len(manifest.packages),
-        files=len(manifest.files),
-        content_size=manifest.total_size,
-        relocated=relocated,
-        replaced=replaced,
-        dry_run=dry_run,
-        elapsed=time.monotonic() - started,
-        signature=checked.signature,
-        delta=manifest.delta is not None,
-        reused=sum(1 for f in manifest.files if f.reuse),
-        previous=result.previous,
-        previous_size=own_size(result.previous) if result.previous else 0,
+    return _result(
+        manifest, prefix, result.relocated, replaced, dry_run, started, checked.signature, result
     )
 
 
-def _check(manifest: Manifest, prefix: str, force: bool, verify: bool) -> None:
-    """The checks a real run makes before writing anything."""
+def _dry_run(
+    head: Manifest | Collection, manifest: Manifest, prefix: str, force: bool, verify: bool
+) -> int:
+    """The checks a real run makes before writing anything; how many files it relocates."""
     if manifest.delta is None:
-        check_target(manifest, prefix, force)
-    else:
-        check_platform(manifest, prefix)
-        check_base(manifest, prefix, verify)
+        return check_environments(head, {manifest.source_name: prefix}, force)[manifest.source_name]
+    check_platform(manifest, prefix)
+    check_base(manifest, prefix, verify)
+    return sum(1 for f in manifest.files if f.prefix)
 
 
-def trust(
+def _result(manifest: Manifest, *facts: Any) -> UnbundleResult:
+    """The result for ``manifest``: ``facts`` are prefix, relocated, replaced, dry_run,
+    the start time, the signature and the install's result (None: several at once)."""
+    prefix, relocated, replaced, dry_run, started, signature, made = facts
+    counts = (len(manifest.packages), len(manifest.files), manifest.total_size)
+    elapsed = time.monotonic() - started
+    previous = made.previous if made else None
+    return UnbundleResult(
+        prefix,
+        *counts,
+        relocated,
+        replaced,
+        dry_run,
+        elapsed,
+        signature,
+        delta=manifest.delta is not None,
+        reused=sum(1 for f in manifest.files if f.reuse),
+        previous=previous,
+        previous_size=own_size(previous) if previous else 0,
+    )
+
+
+def unbundle_all(
+    bundle_path: str,
+    envs_dir: str | None = None,
+    *,
+    force: bool = False,
+    override_frozen: bool = False,
+    threads: int = 0,
+    dry_run: bool = False,
+    show_progress: bool = False,
     allowed_signers: str | None = None,
     require_signature: bool | None = None,
     signature: str | None = None,
-) -> Trust:
-    """Whom unbundling trusts: the arguments, and for each one that is None the setting
-    (``unbundle_allowed_signers``, ``unbundle_require_signature``)."""
-    allowed = settings.value("unbundle_allowed_signers", allowed_signers) or None
-    required = settings.value("unbundle_require_signature", require_signature)
-    if allowed is not None:
-        allowed = os.path.expanduser(allowed)
-    return Trust(allowed_signers=allowed, require=bool(required), signature=signature)
-
-
-def replaces(prefix: str, force: bool, override_frozen: bool = False) -> bool:
-    """True when unbundling to ``prefix`` replaces the environment there (``force``).
-
-    An environment marked frozen (CEP 22: ``conda-meta/frozen``) is refused, as conda
-    refuses to change one, unless ``override_frozen``.
+    confirm: Callable[[list[str]], None] | None = None,
+) -> list[UnbundleResult]:
+    """Install every environment of a bundle at ``envs_dir/<its name>`` (default: conda's
+    first writable envs directory), all checked before anything is written, identical
+    files hardlinked where safe. ``confirm`` gets the targets ``force`` would replace,
+    before anything is written, and may refuse by raising; the rest is :func:`unbundle`'s.
     """
-    if not _compat.is_conda_environment(prefix):
-        return False
-    frozen = _compat.frozen_reason(prefix)
-    if frozen is not None and not override_frozen:
-        reason = f" Reason: {frozen.strip().rstrip('.')}." if frozen.strip() else ""
-        raise FrozenEnvironmentError(
-            f"{prefix} is an environment marked as frozen (conda-meta/frozen).{reason} "
-            "conda unbundle replaces it only with --force and --override-frozen, at your "
-            "own risk."
-        )
-    return force
+    started = time.monotonic()
+    envs_dir = os.path.abspath(envs_dir) if envs_dir else _compat.first_writable_envs_dir()
+    policy = trust(allowed_signers, require_signature, signature)
+    with (
+        sources.checked(bundle_path, policy) as checked,
+        open_reader(checked.source, MANIFEST_PATH) as reader,
+    ):
+        head, members = read_bundle(reader)
+        collection = as_collection(head)
+        if isinstance(head, Manifest):
+            checked.accept(head)
+        targets = {name: os.path.join(envs_dir, name) for name in collection.names}
+        replaced = {name: replaces(t, force, override_frozen) for name, t in targets.items()}
+        if confirm is not None and any(replaced.values()):
+            confirm([targets[name] for name, yes in replaced.items() if yes])
+        if dry_run:
+            relocated = check_environments(head, targets, force)
+        else:
+            log.info("Unbundling %d environments into %s", len(targets), envs_dir)
+            relocated = install_head(reader, head, members, targets, force, threads, show_progress)
+    envs = collection.environments
+    done = [(e.manifest, targets[e.name], relocated[e.name], replaced[e.name]) for e in envs]
+    return [_result(*one, dry_run, started, checked.signature, None) for one in done]
 
 
 def _log_relocation(manifest: Manifest, dry_run: bool) -> None:
@@ -303,91 +342,3 @@ def _log_relocation(manifest: Manifest, dry_run: bool) -> None:
             log.debug(
                 "%s: %s rewrite of %s", entry.path, entry.prefix.mode, entry.prefix.placeholder
             )
-
-
-def inspect(bundle_path: str) -> Manifest:
-    """Read a bundle's manifest without extracting anything (``-`` reads standard input;
-    from a URL, only the first bytes where the server answers range requests)."""
-    with open_reader(_source(bundle_path), MANIFEST_PATH) as reader:
-        manifest, _ = read_manifest(reader)
-    return manifest
-
-
-def verify(
-    bundle_path: str,
-    show_progress: bool = False,
-    *,
-    allowed_signers: str | None = None,
-    require_signature: bool | None = None,
-    signature: str | None = None,
-) -> Manifest:
-    """Check a whole bundle without installing it: every member against the manifest's
-    rules, every file against its sha256, and its signature as :func:`unbundle` would.
-    Writes nothing; raises a :class:`~.exceptions.BundleFormatError` for a damaged or
-    hostile bundle, a :class:`~.exceptions.SignatureError` for a refused signature.
-    """
-    policy = trust(allowed_signers, require_signature, signature)
-    return verify_signed(bundle_path, policy, show_progress)[0]
-
-
-def verify_signed(
-    bundle_path: str, policy: Trust, show_progress: bool = False
-) -> tuple[Manifest, Verified | None]:
-    """:func:`verify` under ``policy``; also returns the signature it verified, if any."""
-    with (
-        sources.checked(bundle_path, policy) as checked,
-        open_reader(checked.source, MANIFEST_PATH) as reader,
-    ):
-        manifest, members = read_manifest(reader)
-        checked.accept(manifest)
-        with progress.step("Verifying", manifest.shipped_size, show_progress) as verifying:
-            verify_members(reader, members, manifest, verifying)
-    return manifest, checked.signature
-
-
-def make_sbom(bundle_path: str, fmt: str) -> dict[str, Any]:
-    """The SBOM (``fmt``: ``cyclonedx`` or ``spdx``) of a bundle, from its manifest and the
-    sha256 of the bundle file (read whole, extracted nowhere; ``-`` reads standard input).
-    The same document as ``bundle(..., sbom=[fmt])`` wrote beside it.
-    """
-    sbom.check_formats([fmt])
-    if sources.is_url(bundle_path):  # read twice: ranges for the manifest, then whole
-        return sbom.document(inspect(bundle_path), fmt, _url_sha256(bundle_path))
-    if bundle_path != "-" and os.path.isdir(bundle_path):
-        return sbom.document(inspect(bundle_path), fmt, None)
-    if bundle_path == "-":
-        return _streamed_sbom(sys.stdin.buffer, fmt)
-    # One open: the sha256 is of the very bytes whose manifest the document describes,
-    # whatever happens to the path meanwhile.
-    with open_file(bundle_path) as fh:
-        if not fh.seekable():  # a fifo, say
-            return _streamed_sbom(fh, fmt)
-        before = scan.signature(os.fstat(fh.fileno()))
-        digest = sbom.HashingReader(fh).finish()
-        fh.seek(0)
-        with open_reader(fh, MANIFEST_PATH) as reader:
-            manifest, _ = read_manifest(reader)
-        if scan.signature(os.fstat(fh.fileno())) != before:
-            raise BundleFormatError(
-                f"{bundle_path} changed while its SBOM was made. Make the SBOM again once "
-                "nothing writes to it."
-            )
-    return sbom.document(manifest, fmt, digest)
-
-
-def _streamed_sbom(raw: BinaryIO, fmt: str) -> dict[str, Any]:
-    """The SBOM of a bundle read once from a stream: the manifest, then the rest."""
-    stream = sbom.HashingReader(raw)
-    # the readers want only read() of a stream
-    with open_reader(cast(BinaryIO, stream), MANIFEST_PATH) as reader:
-        manifest, _ = read_manifest(reader)
-    return sbom.document(manifest, fmt, stream.finish())
-
-
-def _url_sha256(url: str) -> str:
-    with sources.open_url(url) as remote:
-        return sbom.HashingReader(cast(BinaryIO, remote)).finish()
-
-
-def _source(bundle_path: str):
-    return sys.stdin.buffer if bundle_path == "-" else bundle_path

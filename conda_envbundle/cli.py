@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from conda.cli.helpers import add_output_and_prompt_options, add_parser_json, add_parser_prefix
+from conda.cli.helpers import add_parser_json
 
 from .formats import FORMATS, SBOM_SUFFIXES, SH_PAYLOADS, canonical_format
 
@@ -105,49 +105,13 @@ Stream a bundle to another machine::
 
     conda bundle -n myenv -o - | ssh host conda unbundle - -n myenv
 
+Bundle two environments into one file, each file content stored once::
+
+    conda bundle -n train -n serve -o envs.tar.zst
+
 Write a CycloneDX SBOM and an OpenSSH signature beside the bundle::
 
     conda bundle -n myenv --sbom cyclonedx --sign ~/.ssh/id_ed25519
-"""
-
-UNBUNDLE_DESCRIPTION = """\
-Turn a bundle made by `conda bundle` into a working environment at any path,
-offline.
-
-Every check (platform, glibc, path length, free space) runs before anything is
-written; on any error the target is left as it was. --info, --list and --verify
-read a bundle without installing it.
-"""
-
-UNBUNDLE_EPILOG = """\
-Examples:
-
-Create the environment 'myenv' in the first writable envs directory::
-
-    conda unbundle myenv.tar.zst -n myenv
-
-Create it at any path::
-
-    conda unbundle myenv.tar.zst -p /opt/myenv
-
-Replace an existing environment without asking (scripts, CI)::
-
-    conda unbundle myenv.tar.zst -p /opt/myenv --force -y
-
-Show what a bundle holds, or check every file of it::
-
-    conda unbundle myenv.tar.zst --info
-    conda unbundle myenv.tar.zst --verify
-
-Unbundle straight from a web server or object storage::
-
-    conda unbundle https://example.com/envs/myenv.tar.zst -p /opt/myenv
-    conda unbundle s3://bucket/envs/myenv.tar.zst -n myenv
-
-Print its SPDX SBOM; unbundle it only if a key listed in FILE signed it::
-
-    conda unbundle myenv.tar.zst --sbom spdx
-    conda unbundle app.tar.zst -n app --allowed-signers FILE --require-signature
 """
 
 
@@ -155,7 +119,7 @@ def configure_bundle(p: ArgumentParser) -> None:
     """Options of ``conda bundle``."""
     p.description = BUNDLE_DESCRIPTION
     p.epilog = BUNDLE_EPILOG
-    add_parser_prefix(p)
+    _add_sources(p)
     group = p.add_argument_group("Bundle Options")
     group.add_argument(
         "-o",
@@ -280,6 +244,27 @@ def configure_bundle(p: ArgumentParser) -> None:
     p.add_argument("bundle_stray", nargs="*", action=_Stray, help=argparse.SUPPRESS)
 
 
+def _add_sources(p: ArgumentParser) -> None:
+    """conda's -n/-p, repeatable (own dests: conda reads -n/-p as one environment)."""
+    group = p.add_argument_group("Target Environment Specification")
+    group.add_argument(
+        "-n",
+        "--name",
+        dest="bundle_names",
+        action="append",
+        metavar="ENVIRONMENT",
+        help="Name of environment. Repeat -n/-p to bundle several in one (files stored once).",
+    )
+    group.add_argument(
+        "-p",
+        "--prefix",
+        dest="bundle_prefixes",
+        action="append",
+        metavar="PATH",
+        help="Full path to environment location (i.e. prefix). Repeatable, as -n.",
+    )
+
+
 def _add_conda_pack_only(group) -> None:
     """conda-pack's options: those that mean nothing here are refused with what to do."""
     for flags, (nargs, instead) in CONDA_PACK_ONLY.items():
@@ -293,117 +278,4 @@ def _add_conda_pack_only(group) -> None:
         nargs=0,
         default=argparse.SUPPRESS,
         help=argparse.SUPPRESS,
-    )
-
-
-def configure_unbundle(p: ArgumentParser) -> None:
-    """Options of ``conda unbundle``."""
-    from . import _compat
-
-    p.description = UNBUNDLE_DESCRIPTION
-    p.epilog = UNBUNDLE_EPILOG
-    p.add_argument(
-        "bundle_path",
-        metavar="BUNDLE",
-        nargs="?",
-        help="The bundle: a file of any bundle format, a dir bundle, an http:// or "
-        "https:// URL (read as conda reads channels: .condarc proxies, ssl_verify and "
-        "credentials apply), an s3:// URL (read with boto3), or - for standard input "
-        "(which must not be a terminal).",
-    )
-    add_parser_prefix(p)
-    group = p.add_argument_group("Unbundle Options")
-    group.add_argument(
-        "--force",
-        dest="bundle_force",
-        action="store_true",
-        help="Replace an existing environment at the target, after asking (-y: without).",
-    )
-    _compat.add_parser_frozen_env(group)
-    inspect = group.add_mutually_exclusive_group()
-    inspect.add_argument(
-        "--verify",
-        dest="bundle_verify",
-        action="store_true",
-        help="Check the whole bundle (every member and checksum) without installing it. "
-        "With -n/-p and a delta: install, after checking every file of the environment "
-        "there by its sha256 (by default: kind, size and mode).",
-    )
-    inspect.add_argument(
-        "--info",
-        dest="bundle_info",
-        action="store_true",
-        help="Show what the bundle holds (platform, requirements, packages) without "
-        "extracting it; takes no -n/-p.",
-    )
-    inspect.add_argument(
-        "--list",
-        dest="bundle_list",
-        action="store_true",
-        help="List every file in the bundle without extracting it; takes no -n/-p.",
-    )
-    inspect.add_argument(
-        "--sbom",
-        dest="bundle_sbom",
-        choices=tuple(SBOM_SUFFIXES),
-        metavar="FORMAT",
-        help="Print the bundle's software bill of materials (cyclonedx or spdx), the same "
-        "document conda bundle --sbom writes, without extracting it; takes no -n/-p.",
-    )
-    _add_update_options(p)
-    _add_signature_options(p)
-    add_output_and_prompt_options(p)
-
-
-def _add_update_options(p: ArgumentParser) -> None:
-    group = p.add_argument_group("Delta Update Options")
-    group.add_argument(
-        "--keep-previous",
-        dest="bundle_keep_previous",
-        action="store_const",
-        const=True,
-        help="Keep the environment this replaces (a delta's base, or with --force) for "
-        "--rollback: one generation, which after a delta shares unchanged files with the "
-        "new one (default: the unbundle_keep_previous setting).",
-    )
-    group.add_argument(
-        "--rollback",
-        dest="bundle_rollback",
-        action="store_true",
-        help="Put back the environment the last unbundle replaced at -n/-p (kept with "
-        "--keep-previous), in one atomic step; takes no BUNDLE. Again: forward again.",
-    )
-    group.add_argument(
-        "--export-base",
-        dest="bundle_export_base",
-        metavar="FILE",
-        help="Write the base a delta for the environment at -n/-p must be made against "
-        "(- for standard output), to send to whoever runs conda bundle --delta-from; "
-        "takes no BUNDLE.",
-    )
-
-
-def _add_signature_options(p: ArgumentParser) -> None:
-    group = p.add_argument_group("Signature Options")
-    group.add_argument(
-        "--allowed-signers",
-        dest="bundle_allowed_signers",
-        metavar="FILE",
-        help="OpenSSH allowed-signers file of the keys you trust (default: the "
-        "unbundle_allowed_signers setting). A signed bundle must then match its signature, "
-        "made by one of them.",
-    )
-    group.add_argument(
-        "--signature",
-        dest="bundle_signature",
-        metavar="FILE",
-        help="The bundle's signature file or URL (default: BUNDLE.sig; needed for - ).",
-    )
-    group.add_argument(
-        "--require-signature",
-        dest="bundle_require_signature",
-        action="store_const",
-        const=True,
-        help="Refuse a bundle without a valid signature of an allowed signer (default: the "
-        "unbundle_require_signature setting). Nothing is written to the target then.",
     )

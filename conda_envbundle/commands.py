@@ -1,5 +1,6 @@
-"""What ``conda bundle`` and ``conda unbundle`` do when they run: the thin layer between
-the parsed arguments (:mod:`.cli`) and the Python API (:mod:`.api`).
+"""What ``conda bundle`` does when it runs: the thin layer between the parsed arguments
+(:mod:`.cli`) and the Python API (:mod:`.api`); and what both commands share (errors
+shown as conda shows them, logging, streams that must not be a terminal).
 
 Everything beyond the standard library is imported inside the actions: conda imports
 this module with the plugin on every command.
@@ -22,39 +23,24 @@ if TYPE_CHECKING:
     from argparse import Namespace
 
 
-def source_prefix(args: Namespace) -> str:
-    """The environment to bundle: -n/-p, else the active one, but never base implicitly."""
+def source_prefixes(args: Namespace) -> list[str]:
+    """The environments to bundle: each -n, then each -p, else the active one, but never
+    base implicitly."""
     from conda.base.context import context, locate_prefix_by_name
 
     from .exceptions import SourceEnvironmentError
 
-    if args.prefix:
-        return os.path.abspath(os.path.expanduser(args.prefix))
-    if args.name:
-        return locate_prefix_by_name(args.name)
+    found = [locate_prefix_by_name(name) for name in args.bundle_names or ()]
+    found += [os.path.abspath(os.path.expanduser(p)) for p in args.bundle_prefixes or ()]
+    if found:
+        return found
     active = context.active_prefix
     if not active or os.path.normpath(active) == os.path.normpath(context.root_prefix):
         raise SourceEnvironmentError(
             "No environment given. Name the one to bundle with -n NAME or -p PATH "
             "(base is only bundled when named)."
         )
-    return active
-
-
-def target_prefix(args: Namespace) -> str:
-    """Where to unbundle: -p PATH, or -n NAME in the first writable envs directory."""
-    from . import _compat
-    from .exceptions import SourceEnvironmentError
-
-    if args.prefix:
-        return os.path.abspath(os.path.expanduser(args.prefix))
-    if args.name:
-        if "/" in args.name or os.sep in args.name or args.name in ("base", "root", ".", ".."):
-            raise SourceEnvironmentError(
-                f"{args.name!r} cannot name a new environment. Use a plain name, or -p PATH."
-            )
-        return os.path.join(_compat.first_writable_envs_dir(), args.name)
-    raise SourceEnvironmentError("Say where to create the environment: -n NAME or -p PATH.")
+    return [active]
 
 
 # What a shell reports for a process killed by SIGPIPE, as tar and zstd are when the
@@ -62,7 +48,7 @@ def target_prefix(args: Namespace) -> str:
 PIPE_CLOSED = 128 + signal.SIGPIPE
 
 
-def _guarded(action: Callable[[Namespace], int]) -> Callable[[Namespace], int]:
+def guarded(action: Callable[[Namespace], int]) -> Callable[[Namespace], int]:
     """Run ``action`` so that every failure is one of our errors, never a traceback.
 
     A closed pipe ends the command quietly, like standard tools; an operating system
@@ -89,7 +75,7 @@ def _guarded(action: Callable[[Namespace], int]) -> Callable[[Namespace], int]:
     return run
 
 
-def _verbose_logging(verbosity: int) -> None:
+def verbose_logging(verbosity: int) -> None:
     """Show this plugin's log on standard error: with -v its phases and decisions, with
     -vv each file's too. conda's own loggers keep conda's levels (INFO from -vv on)."""
     from conda.common.io import attach_stderr_handler
@@ -99,7 +85,7 @@ def _verbose_logging(verbosity: int) -> None:
     attach_stderr_handler(level, "conda.envbundle", formatter=logging.Formatter("%(message)s"))
 
 
-def _not_a_terminal(stream, what: str, instead: str) -> None:
+def not_a_terminal(stream, what: str, instead: str) -> None:
     """Refuse a terminal where bundle bytes go or come from, as gzip and zstd do."""
     from .exceptions import EnvBundleError
 
@@ -109,7 +95,7 @@ def _not_a_terminal(stream, what: str, instead: str) -> None:
         raise EnvBundleError(f"{what} is a terminal, not a file or pipe. {instead}")
 
 
-@_guarded
+@guarded
 def bundle_action(args: Namespace) -> int:
     """Run ``conda bundle``."""
     from conda.base.context import context
@@ -117,19 +103,22 @@ def bundle_action(args: Namespace) -> int:
     from . import api, progress, report
     from .exceptions import EnvBundleError
 
-    _verbose_logging(context.verbosity)
+    verbose_logging(context.verbosity)
     to_stdout = args.bundle_output == "-"
     if to_stdout and context.json:
         raise EnvBundleError("--json and -o - both want standard output; choose one.")
     if to_stdout and not context.dry_run:
-        _not_a_terminal(
+        not_a_terminal(
             sys.stdout,
             "Standard output",
             "Redirect it (-o - > FILE) or pipe it (-o - | ...), or name a file with -o.",
         )
     fmt = _bundle_format(args)
+    prefixes = source_prefixes(args)
+    if len(prefixes) > 1:
+        return _bundle_several(args, prefixes, fmt)
     result = api.bundle(
-        source_prefix(args),
+        prefixes[0],
         args.bundle_output,
         fmt=fmt,
         level=_level(args, fmt),
@@ -150,6 +139,52 @@ def bundle_action(args: Namespace) -> int:
     stop = api.stopping_error(result, args.bundle_ignore_editable, args.bundle_ignore_missing)
     if stop is None or not context.json:  # --json: the error object is the one answer
         report.bundled(result, json=context.json)
+    if stop is not None:
+        raise stop
+    return 0
+
+
+def _bundle_several(args: Namespace, prefixes: list[str], fmt: str) -> int:
+    """``conda bundle`` of several environments into one bundle."""
+    from conda.base.context import context
+
+    from . import api, multireport, progress
+    from .exceptions import EnvBundleError
+
+    unfit = [
+        option
+        for option, given in (
+            ("--dest-prefix", args.bundle_dest_prefix),
+            ("--sbom", args.bundle_sbom),
+            ("--sign", args.bundle_sign),
+        )
+        if given
+    ]
+    if unfit:
+        raise EnvBundleError(
+            f"{' and '.join(unfit)} take one environment; a bundle of several has none of "
+            "them. Bundle each environment on its own for them."
+        )
+    result = api.bundle_environments(
+        prefixes,
+        args.bundle_output,
+        fmt=fmt,
+        level=_level(args, fmt),
+        threads=_threads(args),
+        force=args.bundle_force,
+        filters=args.bundle_filters,
+        ignore_editable=args.bundle_ignore_editable,
+        ignore_missing=args.bundle_ignore_missing,
+        dry_run=context.dry_run,
+        show_progress=progress.wanted(),
+    )
+    stops = [
+        api.stopping_error(one, args.bundle_ignore_editable, args.bundle_ignore_missing)
+        for one in result.environments
+    ]
+    stop = next((error for error in stops if error is not None), None)
+    if stop is None or not context.json:
+        multireport.bundled(result, json=context.json)
     if stop is not None:
         raise stop
     return 0
@@ -184,166 +219,3 @@ def _threads(args: Namespace) -> int:
     if args.bundle_threads is not None:
         return args.bundle_threads
     return settings.configured("bundle_threads", api.check_threads)
-
-
-@_guarded
-def unbundle_action(args: Namespace) -> int:
-    """Run ``conda unbundle`` (or its --verify, --info and --list)."""
-    from conda.base.context import context
-
-    from . import _compat, api, progress, report
-
-    _verbose_logging(context.verbosity)
-    if args.bundle_rollback or args.bundle_export_base:
-        _generation(args, context.json)
-        return 0
-    if args.bundle_path is None:
-        from .exceptions import EnvBundleError
-
-        raise EnvBundleError(
-            "Name the bundle to unbundle: conda unbundle BUNDLE -n NAME (or -p PATH)."
-        )
-    if args.bundle_path == "-":
-        _not_a_terminal(
-            sys.stdin,
-            "Standard input",
-            "Pipe a bundle in (... | conda unbundle - -p PATH), or give the bundle's path.",
-        )
-    # --verify with a target installs, checking a delta's environment in full first
-    verify_only = args.bundle_verify and not (args.name or args.prefix)
-    if verify_only or args.bundle_info or args.bundle_list or args.bundle_sbom:
-        _inspect(args, context.json)
-        return 0
-    target = target_prefix(args)
-    override = not _compat.protect_frozen_envs(args)
-    if api.replaces(target, args.bundle_force, override) and not context.dry_run:
-        _confirm_replacing(target, args.bundle_path)
-    result = api.unbundle(
-        args.bundle_path,
-        target,
-        force=args.bundle_force,
-        override_frozen=override,
-        dry_run=context.dry_run,
-        show_progress=progress.wanted(),
-        allowed_signers=args.bundle_allowed_signers,
-        require_signature=args.bundle_require_signature,
-        signature=args.bundle_signature,
-        verify=args.bundle_verify,
-        keep_previous=args.bundle_keep_previous,
-    )
-    report.unbundled(result, json=context.json)
-    return 0
-
-
-def _generation(args: Namespace, json: bool) -> None:
-    """--rollback or --export-base: the environment at -n/-p, no bundle."""
-    from . import _compat, api, report
-    from .exceptions import EnvBundleError
-
-    mode = "--rollback" if args.bundle_rollback else "--export-base"
-    unused = [
-        option
-        for option, given in (
-            ("BUNDLE", args.bundle_path),
-            ("--rollback", args.bundle_rollback and args.bundle_export_base),
-            ("--keep-previous", args.bundle_keep_previous),
-            ("--verify", args.bundle_verify),
-            ("--info", args.bundle_info),
-            ("--list", args.bundle_list),
-            ("--sbom", args.bundle_sbom),
-            ("--force", args.bundle_force and args.bundle_rollback),
-        )
-        if given
-    ]
-    if unused:
-        raise EnvBundleError(f"{mode} acts on the environment at -n/-p: drop {unused[0]}.")
-    target = target_prefix(args)
-    if args.bundle_rollback:
-        api.replaces(target, True, not _compat.protect_frozen_envs(args))  # frozen: refused
-        report.rolled_back(api.rollback(target), json=json)
-    elif args.bundle_export_base == "-":
-        _not_a_terminal(sys.stdout, "Standard output", "Redirect it (> FILE), or name a file.")
-        if json:
-            raise EnvBundleError("--json and --export-base - both want standard output.")
-        api.export_base(target, "-")
-    else:
-        report.exported(
-            api.export_base(target, args.bundle_export_base, force=args.bundle_force), json=json
-        )
-
-
-def _inspect(args: Namespace, json: bool) -> None:
-    """--verify, --info, --list or --sbom (argparse lets only one through): read, never
-    install."""
-    from conda.base.context import context
-
-    from . import api, progress, report
-    from .exceptions import EnvBundleError
-    from .sources import shown
-
-    modes = {"--verify": args.bundle_verify, "--info": args.bundle_info}
-    modes.update({"--list": args.bundle_list, "--sbom": args.bundle_sbom})
-    mode = next(option for option, given in modes.items() if given)
-    unused = [
-        option
-        for option, given in (
-            ("-n/--name", args.name),
-            ("-p/--prefix", args.prefix),
-            ("--force", args.bundle_force),
-            ("--dry-run", context.dry_run),
-        )
-        if given
-    ]
-    if mode != "--verify":  # only --verify checks a signature
-        unused += [
-            option
-            for option, given in (
-                ("--allowed-signers", args.bundle_allowed_signers),
-                ("--signature", args.bundle_signature),
-                ("--require-signature", args.bundle_require_signature),
-            )
-            if given
-        ]
-    if unused:
-        raise EnvBundleError(
-            f"{mode} only reads the bundle: drop {' and '.join(unused)}, or drop {mode} "
-            "to unbundle."
-        )
-    if args.bundle_verify:
-        policy = api.trust(
-            args.bundle_allowed_signers, args.bundle_require_signature, args.bundle_signature
-        )
-        verified, signature = api.verify_signed(args.bundle_path, policy, progress.wanted())
-        report.verified(shown(args.bundle_path), verified, signature, json=json)
-    elif args.bundle_sbom:
-        report.sbom(api.make_sbom(args.bundle_path, args.bundle_sbom))
-    elif args.bundle_info:
-        report.info(shown(args.bundle_path), api.inspect(args.bundle_path), json=json)
-    else:
-        report.listing(api.inspect(args.bundle_path), json=json)
-
-
-def _confirm_replacing(target: str, bundle_path: str) -> None:
-    """Ask before --force replaces an environment, by conda's rules: -y, the always_yes
-    setting and --json do not ask; conda's prompt answers "no" by exiting.
-
-    With no terminal to ask on (a script, or the bundle on standard input) the answer
-    cannot come: refuse, where conda would read "no" and exit with status 0.
-    """
-    from conda.base.context import context
-
-    from . import _compat
-    from .exceptions import TargetExistsError
-
-    if context.always_yes or context.json:
-        return
-    if bundle_path == "-" or sys.stdin is None or not sys.stdin.isatty():
-        raise TargetExistsError(
-            f"{target} is an environment, and --force replaces it only after a yes, which "
-            "nobody can give here: there is no terminal. Pass -y (--yes) with --force."
-        )
-    _compat.confirm_yn(
-        f"An environment already exists at {target}.\nReplace it with the bundle",
-        default="no",
-        dry_run=False,
-    )

@@ -1,7 +1,8 @@
 """conda hooks: the ``bundle`` and ``unbundle`` subcommands and their ``.condarc`` settings.
 
-Imports only conda's plugin API, the argument definitions (:mod:`.cli`, :mod:`.settings`)
-and the actions (:mod:`.commands`, which import the rest when they run): conda loads
+Imports only conda's plugin API, the argument definitions (:mod:`.cli`,
+:mod:`.cli_unbundle`, :mod:`.settings`) and the actions (:mod:`.commands`,
+:mod:`.commands_unbundle`, which import the rest when they run): conda loads
 this module on every command, and swallows its import errors (the subcommands would
 silently vanish). The pipeline and the codec libraries load when a subcommand runs,
 where a missing one is a clear error.
@@ -10,7 +11,7 @@ where a missing one is a clear error.
 from conda.plugins import hookimpl
 from conda.plugins.types import CondaSubcommand
 
-from . import cli, commands, settings
+from . import cli, cli_unbundle, commands, commands_unbundle, settings
 
 
 @hookimpl
@@ -25,8 +26,8 @@ def conda_subcommands():
     yield CondaSubcommand(
         name="unbundle",
         summary="Turn a bundle into a working environment at any path, offline.",
-        action=commands.unbundle_action,
-        configure_parser=cli.configure_unbundle,
+        action=commands_unbundle.unbundle_action,
+        configure_parser=cli_unbundle.configure_unbundle,
     )
 
 

@@ -45,7 +45,16 @@ def test_loading_the_plugin_loads_neither_pipeline_nor_codecs(probe, conda_isola
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
     ours = {name.split(".")[1] for name in loaded if name.startswith("conda_envbundle.")}
     # the argument definitions and what they need, nothing more
-    assert ours <= {"plugin", "cli", "commands", "formats", "settings", "exceptions"}, sorted(ours)
+    assert ours <= {
+        "plugin",
+        "cli",
+        "cli_unbundle",
+        "commands",
+        "commands_unbundle",
+        "formats",
+        "settings",
+        "exceptions",
+    }, sorted(ours)
 
 
 def test_public_api_loads_on_first_use(conda_isolation):

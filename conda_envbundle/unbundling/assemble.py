@@ -52,14 +52,31 @@ def build(
 
     ``carry`` places the files a delta takes from the environment it replaces.
     """
-    shipped = [f for f in manifest.files if not f.reuse]
     with progress.step("Extracting", manifest.shipped_size, show_progress) as extracting:
         extract_members(reader, members, manifest, staging, extracting)
     carried = carry(staging) if carry else {}
+    return finish(staging, target, manifest, threads, show_progress, carried)
+
+
+def finish(
+    staging: str,
+    target: str,
+    manifest: Manifest,
+    threads: int,
+    show_progress: bool,
+    carried: dict[str, str] | None = None,
+) -> int:
+    """Make the environment extracted in ``staging`` true for ``target``: relocate, modes,
+    bytecode, records, the kept manifest; returns how many files were relocated.
+
+    ``carried``: the sha256 of the files with a prefix rule a delta took from the
+    environment it replaces, relocated there already.
+    """
+    shipped = [f for f in manifest.files if not f.reuse]
     rules = sum(1 for f in shipped if f.prefix)
     with progress.step("Relocating", rules, show_progress, "files") as relocating:
         relocated = relocate_files(staging, shipped, target, manifest.subdir, threads, relocating)
-    relocated.update(carried)
+    relocated.update(carried or {})
     _apply_file_modes(staging, shipped)
     recompiled = _recompile_relocated(staging, target, manifest, relocated)
     hashes = {

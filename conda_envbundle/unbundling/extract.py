@@ -18,6 +18,7 @@ from typing import TypeVar
 from ..archive.codecs import describe
 from ..archive.members import DIRECTORY, REGULAR, SYMLINK, Member, Reader
 from ..budget import MAX_MANIFEST_SIZE, ParseBudget, read_json
+from ..collection import from_bytes, is_collection
 from ..exceptions import BundleFormatError, ChecksumMismatchError, EnvBundleError, TargetWriteError
 from ..fstree import make_dirs
 from ..manifest import DIR, FILE, MANIFEST_PATH, FileEntry, Manifest
@@ -32,12 +33,16 @@ _MEMBER_KINDS = {kind: member_kind for member_kind, kind in _KINDS.items()}
 _SETID_BITS = 0o6000
 
 
-def _declared(manifest: Manifest) -> Iterator[Member]:
+def declared(manifest: Manifest) -> Iterator[Member]:
     """The members the manifest declares after itself, as a reader will find them."""
     for entry in _shipped(manifest):
-        size = entry.size if entry.kind == FILE else 0
-        kind = _MEMBER_KINDS[entry.kind]
-        yield Member(entry.path, kind, entry.mode, size, 0, entry.target or "")
+        yield member_of(entry, entry.path)
+
+
+def member_of(entry: FileEntry, path: str) -> Member:
+    """The member a reader finds at ``path`` for ``entry``."""
+    size = entry.size if entry.kind == FILE else 0
+    return Member(path, _MEMBER_KINDS[entry.kind], entry.mode, size, 0, entry.target or "")
 
 
 def _shipped(manifest: Manifest) -> Iterator[FileEntry]:
@@ -76,8 +81,19 @@ def read_manifest(reader: Reader) -> tuple[Manifest, Iterator[Member]]:
     """Read the first member, which must be the manifest; returns it and the member iterator.
 
     What the reader may read is bounded from here on: first by :data:`MAX_MANIFEST_SIZE`,
-    then by what the manifest declares.
+    then by what the manifest declares. A bundle of several environments is refused
+    here, naming them: :mod:`.multi` reads those.
     """
+    raw, members = read_head(reader)
+    refuse_collection(raw)
+    manifest = Manifest.from_bytes(raw)
+    reader.expect(declared(manifest))
+    return manifest, members
+
+
+def read_head(reader: Reader) -> tuple[bytearray, Iterator[Member]]:
+    """The bytes of the first member, the manifest (or a multi-environment head), checked
+    against the budget before parsing; and the member iterator."""
     reader.expect([Member(MANIFEST_PATH, REGULAR, 0o644, MAX_MANIFEST_SIZE, 0, "")])
     members = reading(iter(reader))
     first = next(members, None)
@@ -89,9 +105,17 @@ def read_manifest(reader: Reader) -> tuple[Manifest, Iterator[Member]]:
             "this conda-envbundle reads: the bundle is damaged or hostile."
         )
     cost = ParseBudget("The bundle's manifest", BundleFormatError)
-    manifest = Manifest.from_bytes(read_json(reading(reader.read_data()), cost))
-    reader.expect(_declared(manifest))
-    return manifest, members
+    return read_json(reading(reader.read_data()), cost), members
+
+
+def refuse_collection(raw: bytearray) -> None:
+    """Refuse a multi-environment head where one environment's manifest is read."""
+    if is_collection(raw):
+        names = from_bytes(raw).names
+        raise BundleFormatError(
+            f"This bundle holds {len(names)} environments ({', '.join(names)}), and this reads "
+            "a bundle of one (an SBOM describes one environment). Use a bundle of each alone."
+        )
 
 
 def extract_members(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .. import _compat
-from ..archive.members import Reader
+from ..archive.members import Member, Reader
 from ..manifest import Manifest
 from .assemble import InstallResult, build
 from .commit import commit, parents_of, remove_leftovers, staging_dir
@@ -27,6 +27,7 @@ def install(
     accept: Callable[[Manifest], None] | None = None,
     verify: bool = False,
     keep_previous: bool = False,
+    head: tuple[Manifest, Iterator[Member]] | None = None,
 ) -> InstallResult:
     """Turn the bundle that ``reader`` reads (see :mod:`.archive`) into an env at ``target``.
 
@@ -38,9 +39,10 @@ def install(
     ``keep_previous`` keeps the environment it replaces (``force``, or a delta) for
     :func:`.generations.rollback`. A delta bundle updates the environment at ``target``
     instead (:mod:`.update`); ``verify`` checks the sha256 of its every file first.
+    ``head`` is the manifest and members when the caller has read the manifest already.
     """
     target = os.path.abspath(target)
-    manifest, members = read_manifest(reader)
+    manifest, members = head or read_manifest(reader)
     if accept is not None:
         accept(manifest)
     if manifest.delta is not None:

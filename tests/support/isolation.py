@@ -16,6 +16,9 @@ _CONDA_SETTINGS = {
     "CONDA_REPORT_ERRORS": "false",
 }
 _REMOVED = ("CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONPATH")
+# This checkout's root: a git worktree puts it on PYTHONPATH so that conda subprocesses
+# load its plugin code rather than the installed (editable) checkout's; kept for them.
+_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Isolation:
 def conda_env_vars(base: Path) -> dict[str, str]:
     """Return a copy of ``os.environ`` in which conda reads and writes only under ``base``."""
     env = {k: v for k, v in os.environ.items() if k not in _REMOVED}
+    if os.environ.get("PYTHONPATH") == _ROOT:
+        env["PYTHONPATH"] = _ROOT
     dirs = {
         "HOME": base / "home",
         "XDG_CACHE_HOME": base / "xdg-cache",
