@@ -8,10 +8,10 @@ the rebuilt manifest must seal to the checksum they name.
 
 What a delta may take from its base: a file the base has at the same path with the same
 bytes, size and prefix rule, which unbundling never writes again from other files. So a
-delta always ships conda-meta records (updated with the target's hashes), the pycs of
-sources with a prefix rule (compiled again at the target) and the sources of every pyc
-it ships (their mtime follows the pyc): the new environment then never writes to a file
-it shares with the old one.
+delta always ships conda-meta (records are updated with the target's hashes; conda writes
+its history and other metadata in place), the pycs of sources with a prefix rule
+(compiled again at the target) and the sources of every pyc it ships (their mtime follows
+the pyc): the new environment then never writes to a file it shares with the old one.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .exceptions import BundleFormatError
+from .exceptions import BundleFormatError, EnvBundleError
 from .manifest import FILE, SYMLINK, FileEntry, Manifest, PrefixRule
 from .relocation import rules
 
@@ -56,8 +56,9 @@ def shipped_manifest(kept: Manifest) -> Manifest:
     base = dataclasses.replace(kept, files=files, origin=None, delta=None, sealed=None)
     if shipped or base.seal() != kept.origin["manifest"]:
         raise BundleFormatError(
-            "The environment's kept manifest does not rebuild to the bundle it names as its "
-            "origin: it was changed. Unbundle a full bundle there."
+            "This kept manifest does not rebuild to the bundle manifest it names as its "
+            "origin: it was changed, or made by a newer conda-envbundle. Unbundle a full "
+            "bundle there."
         )
     return base
 
@@ -77,6 +78,11 @@ def _as_shipped(entry: FileEntry, item: dict[str, Any] | None) -> FileEntry:
 def make_delta(base: Manifest, new: Manifest) -> Manifest:
     """``new`` (a full manifest) as a delta against ``base``: the files it may take from
     the base marked ``reuse``, the paths it removes listed."""
+    if base.subdir != new.subdir:
+        raise EnvBundleError(
+            f"The base is an environment for {base.subdir}, this one is for {new.subdir}: "
+            "a delta applies only between environments of one platform."
+        )
     old = {e.path: e for e in base.files if e.kind == FILE}
     taken = {e.path for e in new.files if _same(old.get(e.path), e)}
     pairs, ruled = _pyc_pairs(new), _ruled(new)
@@ -102,7 +108,7 @@ def _same(old: FileEntry | None, new: FileEntry) -> bool:
         old is not None
         and new.kind == FILE
         and (old.sha256, old.size, old.prefix) == (new.sha256, new.size, new.prefix)
-        and not rules.is_record_path(new.path)
+        and not new.path.startswith(rules.RECORD_DIR + "/")
     )
 
 

@@ -111,6 +111,8 @@ def _generation(args: Namespace, json: bool) -> None:
     ]
     if unused:
         raise EnvBundleError(f"{mode} acts on the environment at -n/-p: drop {unused[0]}.")
+    if not (args.name or args.prefix):
+        raise EnvBundleError(f"{mode} needs the environment: -n NAME or -p PATH.")
     target = target_prefix(args)
     if args.bundle_rollback:
         api.replaces(target, True, not _compat.protect_frozen_envs(args))  # frozen: refused

@@ -41,6 +41,13 @@ SYMLINK = "symlink"
 # Modes a manifest may give: permission bits and the sticky bit, never setuid/setgid
 # (``conda bundle`` strips them; a bundle that carries them was not made by it).
 ALLOWED_MODE_BITS = 0o1777
+# The head's keys this version reads: the others are kept as they are (Manifest.extra)
+_KNOWN_KEYS = frozenset(
+    {
+        *("format", "version", "created_by", "source", "platform", "prefix_limit"),
+        *("packages", "files", "unrelocated", "sbom", "delta", "origin", CHECKSUM_KEY),
+    }
+)
 # A platform requirement is a plain dotted version: its parts become ints.
 _VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,7}")
 
@@ -114,8 +121,10 @@ class Manifest:
     delta: dict[str, Any] | None = None
     # Kept manifests only: the bundle manifest they come from (lineage.check_origin)
     origin: dict[str, Any] | None = None
-    # Set when read: the checksum the manifest was sealed with
+    # Set when read: the checksum the manifest was sealed with, and the keys of its head
+    # this version does not know (kept, so that the manifest seals the same again)
     sealed: str | None = field(default=None, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prefix_limit(self) -> int | None:
@@ -150,6 +159,7 @@ class Manifest:
 
     def _head(self) -> dict[str, Any]:
         head: dict[str, Any] = {
+            **self.extra,
             "format": FORMAT_NAME,
             "version": DELTA_VERSION if self.delta is not None else FORMAT_VERSION,
             "created_by": {"tool": self.tool_version, "conda": self.conda_version},
@@ -209,6 +219,7 @@ class Manifest:
                 delta=None if delta is None else lineage.check_delta(delta),
                 origin=_optional(data.get("origin"), lineage.check_origin),
                 sealed=data[CHECKSUM_KEY],
+                extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
             )
         except BundleFormatError:
             raise

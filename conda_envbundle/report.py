@@ -258,10 +258,11 @@ def rolled_back(result, *, json: bool) -> None:
     if json:
         _json(dataclasses.asdict(result))
         return
+    base = f" (base {result.base[:12]})" if result.base else ""
     print(
-        f"Put back the previous environment at {result.prefix} (base {result.base[:12]}); "
-        f"the one it replaced is kept in {result.previous} ({size(result.previous_size)} "
-        "of its own): --rollback again goes forward"
+        f"Put back the previous environment at {result.prefix}{base}; the one it replaced "
+        f"is kept in {result.previous} ({size(result.previous_size)} of its own): "
+        "--rollback again goes forward"
     )
 
 

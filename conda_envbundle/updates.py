@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from . import baseline, sources
+from . import _compat, baseline, sources
 from .archive import open_reader
 from .budget import MAX_MANIFEST_SIZE, ParseBudget
 from .bundling.output import check_replaceable, part_file, place
@@ -36,10 +36,11 @@ class ExportResult:
 
 @dataclass
 class RollbackResult:
-    """What :func:`rollback` did: the environment now in place came from ``base``."""
+    """What :func:`rollback` did: the environment now in place came from ``base`` (None:
+    it was not made by conda unbundle)."""
 
     prefix: str
-    base: str
+    base: str | None
     previous: str
     previous_size: int
 
@@ -72,6 +73,8 @@ def export_base(prefix: str, output: str, *, force: bool = False) -> ExportResul
     the full manifest of the bundle it was made from, checked against its checksum
     (``-``: standard output). Send it to whoever makes the delta (``--delta-from``)."""
     prefix = os.path.abspath(prefix)
+    if not _compat.is_conda_environment(prefix):
+        raise EnvBundleError(f"There is no environment at {prefix} to export the base of.")
     base = baseline.shipped_manifest(read_kept(prefix))
     _, pieces = base.to_stream()
     if output == "-":
@@ -101,5 +104,7 @@ def rollback(prefix: str) -> RollbackResult:
     a second rollback goes forward again."""
     kept = generations.rollback(prefix)
     prefix = os.path.abspath(prefix)
-    base = baseline.identity(baseline.shipped_manifest(read_kept(prefix)))
+    base = None
+    if os.path.lexists(os.path.join(prefix, MANIFEST_PATH)):
+        base = baseline.identity(baseline.shipped_manifest(read_kept(prefix)))
     return RollbackResult(prefix, base, kept.path, kept.own_size)

@@ -500,3 +500,77 @@ def test_a_process_running_from_the_old_environment_keeps_working(generations, c
     out, _ = running.communicate("go\n", timeout=60)
     assert running.returncode == 0 and out == "True added in the update\n"
     assert _packages(conda, target)["foopy"] == FOOPY_NEXT
+
+
+# --- found by an attack on the first version ---------------------------------------------------
+
+
+def test_an_update_without_keep_previous_drops_the_generation_kept_before(
+    generations, conda, tmp_path
+):
+    target = tmp_path / "env"
+    _ok(conda("unbundle", generations.v1, "-p", target))
+    _ok(conda("unbundle", generations.v2, "-p", target, "--force", "-y", "--keep-previous"))
+    assert os.path.isdir(previous_of(str(target)))
+    _ok(conda("unbundle", generations.v2, "-p", target, "--force", "-y"))  # keeps nothing
+    assert sorted(os.listdir(tmp_path)) == ["env"]
+    assert_clean_error(conda("unbundle", "--rollback", "-p", target), "No previous generation")
+
+
+def test_history_is_never_shared_and_a_changed_kept_generation_is_not_put_back(
+    generations, conda, tmp_path
+):
+    target = tmp_path / "env"
+    _ok(conda("unbundle", generations.v1, "-p", target))
+    _ok(conda("unbundle", generations.delta, "-p", target, "--keep-previous"))
+    previous = Path(previous_of(str(target)))
+    history = "conda-meta/history"
+    assert (target / history).stat().st_ino != (previous / history).stat().st_ino
+    shared = "share/foo/three-times.txt"
+    assert (target / shared).stat().st_ino == (previous / shared).stat().st_ino
+    with (target / shared).open("a") as fh:  # an edit in place: both names see it
+        fh.write("edited\n")
+    before = snapshot(target)
+    proc = conda("unbundle", "--rollback", "-p", target)
+    assert_clean_error(proc, "changed since it was kept", f"{shared} (changed)")
+    assert snapshot(target) == before
+
+
+def test_rollback_to_an_environment_conda_made(generations, conda, conda_isolation, tmp_path):
+    target = tmp_path / "made-by-conda"
+    shutil.copytree(generations.source, target, symlinks=True)  # no kept manifest
+    before = snapshot(target)
+    _ok(conda("unbundle", generations.v1, "-p", target, "--force", "-y", "--keep-previous"))
+    out = _ok(conda("unbundle", "--rollback", "-p", target))
+    assert "Put back" in out and snapshot(target) == before
+    rolled = json.loads(_ok(conda("unbundle", "--rollback", "-p", target, "--json")))
+    assert rolled["base"] is not None  # forward again: the unbundled one
+
+
+def test_unknown_head_keys_are_kept_so_the_base_still_rebuilds(generations, conda, tmp_path):
+    bundle = read_bundle(generations.v1)
+    bundle.manifest["comment_from_a_newer_version"] = {"any": ["thing"]}
+    newer = bundle.write(tmp_path / "newer.tar.zst")
+    target = tmp_path / "env"
+    _ok(conda("unbundle", newer, "-p", target))
+    base = tmp_path / "base.json"
+    _ok(conda("unbundle", "--export-base", base, "-p", target))
+    exported = json.loads(base.read_bytes())
+    assert exported["comment_from_a_newer_version"] == {"any": ["thing"]}
+    assert exported["manifest_sha256"] == json.loads(_first_member(newer))["manifest_sha256"]
+
+
+def test_a_symlinked_target_and_a_base_of_another_platform_are_refused(
+    generations, conda, tmp_path
+):
+    real = tmp_path / "real"
+    _ok(conda("unbundle", generations.v1, "-p", real))
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert_clean_error(conda("unbundle", generations.delta, "-p", link), "is a symlink")
+    assert sorted(os.listdir(tmp_path)) == ["link", "real"]
+    bundle = read_bundle(generations.v1)
+    bundle.manifest["platform"]["subdir"] = "osx-arm64"
+    other = bundle.write(tmp_path / "other.tar.zst")
+    proc = conda("bundle", "-p", generations.source, "--delta-from", other, "-o", tmp_path / "d.tar")
+    assert_clean_error(proc, "one platform")

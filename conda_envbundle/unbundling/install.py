@@ -11,7 +11,7 @@ from ..manifest import Manifest
 from .assemble import InstallResult, build
 from .commit import commit, parents_of, remove_leftovers, staging_dir
 from .extract import read_manifest
-from .generations import keep
+from .generations import replaced
 from .lock import target_lock
 from .preflight import check_existing, check_target
 from .update import apply_delta
@@ -62,8 +62,7 @@ def install(
         check_existing(target, force)  # again: another run may have finished meanwhile
         with staging_dir(target) as staging:
             relocated = build(reader, members, manifest, staging, target, threads, show_progress)
-            old = commit(staging, target)
-            previous = keep(old, target).path if keep_previous and old else None
+            previous = replaced(commit(staging, target), target, keep_previous)
             _compat.forget_prefix_data(target)
             _compat.register_env(target)
     return InstallResult(target, manifest, relocated, previous=previous)

@@ -162,7 +162,7 @@ def check_existing(target: str, force: bool) -> None:
     """Refuse an existing target unless ``force`` and it is a replaceable environment."""
     if not os.path.lexists(target):
         return
-    _check_mount_point(target)
+    check_mount_point(target)
     if os.path.isdir(target) and not os.path.islink(target) and not os.listdir(target):
         return
     if not force:
@@ -182,7 +182,7 @@ def check_existing(target: str, force: bool) -> None:
         )
 
 
-def _check_mount_point(target: str) -> None:
+def check_mount_point(target: str) -> None:
     """Refuse a mount point: the environment is put in place by renaming a directory over
     the target, which the kernel refuses for a mount point (EBUSY), empty or not.
 

@@ -59,16 +59,21 @@ def check_in_place(kept: Manifest, prefix: str) -> None:
 
 def check_unchanged(kept: Manifest, prefix: str, verify: bool) -> None:
     """Every file of ``kept`` as listed, nothing more (python's caches aside)."""
-    listed = {entry.path: entry for entry in kept.files}
-    changed = [e.path for e in kept.files if _differs(e, os.path.join(prefix, e.path), verify)]
-    extra = [path for path in _walk(prefix) if path not in listed and not _ours(path)]
-    if changed or extra:
-        what = [*(f"{p} (changed)" for p in changed), *(f"{p} (added)" for p in extra)]
+    what = changes(kept, prefix, verify)
+    if what:
         raise ChangedEnvironmentError(
             f"{prefix} changed since it was unbundled ({len(what)} paths: "
             f"{', '.join(what[:_SHOWN])}), and a delta would lose that. Apply a full bundle "
             "with --force instead, or undo the change."
         )
+
+
+def changes(kept: Manifest, prefix: str, verify: bool) -> list[str]:
+    """What differs at ``prefix`` from ``kept``: each path with "(changed)" or "(added)"."""
+    listed = {entry.path: entry for entry in kept.files}
+    changed = [e.path for e in kept.files if _differs(e, os.path.join(prefix, e.path), verify)]
+    extra = [path for path in _walk(prefix) if path not in listed and not _ours(path)]
+    return [*(f"{p} (changed)" for p in changed), *(f"{p} (added)" for p in extra)]
 
 
 def _differs(entry: FileEntry, full: str, verify: bool) -> bool:
@@ -99,8 +104,8 @@ def _walk(prefix: str) -> list[str]:
 
 
 def _ours(path: str) -> bool:
-    """The kept manifest's own directory, and the pycs python writes as it imports."""
-    if path == MANIFEST_DIR or path.startswith(MANIFEST_DIR + "/"):
+    """The kept manifest and its directory, and the pycs python writes as it imports."""
+    if path in (MANIFEST_DIR, MANIFEST_PATH):
         return True
     parts = path.split("/")
     return parts[-1] == "__pycache__" or (

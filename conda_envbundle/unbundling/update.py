@@ -29,9 +29,9 @@ from ..fstree import make_dirs
 from ..manifest import FILE, FileEntry, Manifest
 from .assemble import InstallResult, build
 from .commit import commit, remove_leftovers, staging_dir
-from .generations import keep
+from .generations import replaced
 from .lock import target_lock
-from .preflight import check_platform, check_room
+from .preflight import check_mount_point, check_platform, check_room
 from .state import ChangedEnvironmentError, check_in_place, check_unchanged, read_kept
 
 _FICLONE = 0x40049409  # Linux: share the source's blocks (btrfs, xfs, ...)
@@ -54,14 +54,13 @@ def apply_delta(
     with target_lock(target):
         remove_leftovers(target)
         kept = check_base(delta, target, verify)
-        check_room(_shipped(delta), target)
+        check_room(_written(delta, kept), target)
         carry = partial(_carry, delta, kept, target)
         with staging_dir(target) as staging:
             relocated = build(
                 reader, members, delta, staging, target, threads, show_progress, carry
             )
-            old = commit(staging, target)
-            previous = keep(old, target).path if keep_previous and old else None
+            previous = replaced(commit(staging, target), target, keep_previous)
             _compat.forget_prefix_data(target)
             _compat.register_env(target)
     reused = sum(1 for f in delta.files if f.reuse)
@@ -95,21 +94,27 @@ def check_base(delta: Manifest, target: str, verify: bool) -> Manifest:
 
 
 def _require_environment(target: str) -> None:
+    if os.path.islink(target):
+        raise ChangedEnvironmentError(
+            f"{target} is a symlink to {os.path.realpath(target)}: a delta replaces a "
+            "directory, not a link. Apply it where the environment really is, moved back to "
+            "the path its files name."
+        )
     if not _compat.is_conda_environment(target):
         raise ChangedEnvironmentError(
             f"There is no environment at {target} to apply this delta to: unbundle a full "
             "bundle of its base there first."
         )
+    check_mount_point(target)
 
 
-def _shipped(delta: Manifest) -> Manifest:
-    """What the delta writes: a link costs an inode, no blocks."""
+def _written(delta: Manifest, kept: Manifest) -> Manifest:
+    """What applying the delta writes: what it ships, and copies of the files whose
+    permissions change (a link costs an inode, no blocks)."""
+    modes = {entry.path: entry.mode for entry in kept.files}
+    files = [f for f in delta.files if not f.reuse or modes[f.path] & 0o777 != f.mode & 0o777]
     return Manifest(
-        delta.source_name,
-        delta.subdir,
-        delta.conda_version,
-        delta.tool_version,
-        files=[f for f in delta.files if not f.reuse],
+        delta.source_name, delta.subdir, delta.conda_version, delta.tool_version, files=files
     )
 
 
@@ -121,7 +126,14 @@ def _carry(delta: Manifest, kept: Manifest, target: str, root: str) -> dict[str,
     for entry in delta.files:
         if entry.reuse:
             now = old[entry.path]
-            _place(os.path.join(target, entry.path), os.path.join(root, entry.path), entry, now)
+            try:
+                _place(os.path.join(target, entry.path), os.path.join(root, entry.path), entry, now)
+            except OSError as exc:
+                raise TargetWriteError(
+                    f"Cannot write beside {target}: {exc.strerror}. Make room or fix the "
+                    f"permissions of {os.path.dirname(target)}, then try again; {target} is "
+                    "as it was."
+                ) from exc
             if entry.prefix:
                 relocated[entry.path] = now.file_sha256
     return relocated
@@ -129,21 +141,15 @@ def _carry(delta: Manifest, kept: Manifest, target: str, root: str) -> dict[str,
 
 def _place(source: str, dest: str, entry: FileEntry, now: FileEntry) -> None:
     make_dirs(os.path.dirname(dest), 0o700)
-    try:
-        linked = False
-        if now.mode & 0o777 == entry.mode & 0o777:
-            with contextlib.suppress(OSError):
-                os.link(source, dest, follow_symlinks=False)
-                linked = True
-        if not linked:
-            _copy(source, dest)
-            os.chmod(dest, entry.mode & 0o777)
-        placed = os.lstat(dest)
-    except OSError as exc:
-        raise TargetWriteError(
-            f"Cannot write {exc.filename or dest}: {exc.strerror}. Make room or fix the "
-            f"permissions of {os.path.dirname(os.path.dirname(dest))}, then try again."
-        ) from exc
+    linked = False
+    if now.mode & 0o777 == entry.mode & 0o777:
+        with contextlib.suppress(OSError):
+            os.link(source, dest, follow_symlinks=False)
+            linked = True
+    if not linked:
+        _copy(source, dest)
+        os.chmod(dest, entry.mode & 0o777)
+    placed = os.lstat(dest)
     if not stat.S_ISREG(placed.st_mode) or placed.st_size != now.size:
         raise ChangedEnvironmentError(
             f"{source} changed while the update was being built: nothing was changed. "
