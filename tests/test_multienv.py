@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import signal
-import stat
 import subprocess
 import time
 from collections import Counter
@@ -38,6 +37,7 @@ from .support.crafted import Raw, dump
 from .support.envs import CONDA, create_env, pip_install_tool
 from .support.isolation import Isolation
 from .support.targets import KINDS, target_path
+from .support.trees import snapshot
 from .support.verify import assert_env_runs, assert_same_packages
 
 PLACEHOLDER_MARK = "_h_env_placehold"
@@ -79,32 +79,6 @@ def pair(tmp_path_factory, conda_isolation: Isolation) -> Pair:
         proc = conda("bundle", "-p", prefix, "-o", alone[prefix.name])
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return Pair(train, serve, out / "both.tar.zst", alone, env)
-
-
-def _snapshot(root: Path) -> dict[str, tuple]:
-    """Every path: kind, mode, content (or link target), and the mtime of a .py that has
-    a pyc (which expects it); other files have the time they were written."""
-    found: dict[str, tuple] = {}
-    timed = _sources_with_pycs(root)
-    for parent, dirs, files in os.walk(root):
-        for name in dirs + files:
-            full = Path(parent, name)
-            st = full.lstat()
-            rel = str(full.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                found[rel] = ("link", os.readlink(full))
-            elif stat.S_ISDIR(st.st_mode):
-                found[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                digest = hashlib.sha256(full.read_bytes()).hexdigest()
-                mtime = int(st.st_mtime) if rel in timed else None
-                found[rel] = ("file", stat.S_IMODE(st.st_mode), digest, mtime)
-    return found
-
-
-def _sources_with_pycs(root: Path) -> set[str]:
-    files = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
-    return {source for source, _ in rules.pairs(files)}
 
 
 # --- the bundle ------------------------------------------------------------------------------
@@ -187,11 +161,11 @@ def test_one_environment_equals_its_own_bundle(pair, tmp_path):
     for name in ("serve", "train"):
         proc = conda("unbundle", pair.multi, "--env", name, "-p", target)
         assert proc.returncode == 0, proc.stderr
-        from_multi = _snapshot(target)
+        from_multi = snapshot(target)
         shutil.rmtree(target)
         proc = conda("unbundle", pair.alone[name], "-p", target)
         assert proc.returncode == 0, proc.stderr
-        assert _snapshot(target) == from_multi
+        assert snapshot(target) == from_multi
         shutil.rmtree(target)
 
 
