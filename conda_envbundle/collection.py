@@ -37,7 +37,8 @@ from .sealing import verify_checksum
 
 COLLECTION_VERSION = 2
 MEMBER_ROOT = "envs"
-_NAME_MAX = 255
+# a name beside the hidden directories conda unbundle names after it (.NAME.envbundle-...)
+_NAME_MAX = 200
 # the key only a multi-environment head has: looked for in the raw bytes first, so a
 # single-environment manifest is parsed once, as before
 _MARK = b'"environments":'
@@ -273,6 +274,8 @@ def _environment(item: Any) -> Environment:
         raise _damaged("an environment is not an object with a manifest")
     name = checked_name(item.get("name"))
     manifest = Manifest.from_bytes(_compact(item["manifest"]))
+    if manifest.delta is not None or manifest.origin is not None:
+        raise _damaged(f"environment {name!r} is a delta or a kept manifest, not a bundle's")
     if manifest.source_name != name:
         raise _damaged(f"environment {name!r} has the manifest of {manifest.source_name!r}")
     claims = item.get("stored_elsewhere")
@@ -290,12 +293,16 @@ def _environment(item: Any) -> Environment:
 
 
 def checked_name(name: Any) -> str:
-    """``name`` when it can name an environment directory; else a BundleFormatError."""
+    """``name`` when it can name an environment directory beside others (printable, not
+    hidden: conda unbundle's own directories beside a target start with a dot; not
+    ``base`` nor ``root``, conda's own); else a BundleFormatError."""
     if (
         type(name) is not str
         or not name
         or "/" in name
-        or name in (".", "..")
+        or name.startswith(".")
+        or name in ("base", "root")
+        or not name.isprintable()
         or len(name.encode("utf-8", "surrogateescape")) > _NAME_MAX
         or text_problem(name)
     ):

@@ -103,8 +103,8 @@ def unbundled(result, *, json: bool) -> None:
     if result.delta:
         print(
             f"Updated {result.prefix} to {result.packages} packages: {result.reused} files "
-            f"kept from the environment it replaced, {result.files - result.reused} entries "
-            f"from the delta ({result.relocated} files relocated)"
+            "kept from the environment it replaced, the other "
+            f"{result.files - result.reused} entries from the delta"
         )
     else:
         print(

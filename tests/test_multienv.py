@@ -29,13 +29,15 @@ from conda_envbundle.exceptions import BundleFormatError, EnvBundleError
 from conda_envbundle.manifest import FILE, MANIFEST_PATH, Manifest
 from conda_envbundle.relocation import rules
 from conda_envbundle.relocation.rules import CHECKSUM_KEY
-from conda_envbundle.unbundling.commit import STAGING_MARK
+from conda_envbundle.unbundling.commit import STAGING_MARK, _swap_by_renames
+from conda_envbundle.unbundling.multi import _uncommit
 
 from .support.channel import build_channel, default_cache_root
 from .support.cli import CondaProcess, assert_clean_error
 from .support.crafted import Raw, dump
 from .support.envs import CONDA, create_env, pip_install_tool
 from .support.isolation import Isolation
+from .support.packages import READ_ONLY_FILE
 from .support.targets import KINDS, target_path
 from .support.trees import snapshot
 from .support.verify import assert_env_runs, assert_same_packages
@@ -225,6 +227,8 @@ def test_all_environments_share_storage_where_safe(pair, tmp_path):
     for path in linked:
         assert path not in ruled and not path.startswith("conda-meta/"), path
         assert os.stat(envs / "train" / path).st_mode == os.stat(envs / "serve" / path).st_mode
+        assert os.stat(envs / "train" / path).st_mode & 0o200, path  # conda chmods read-only
+    assert READ_ONLY_FILE in apart
     # one path per environment per inode: a content an environment holds twice is copied
     twice = {
         sha
@@ -239,7 +243,8 @@ def test_all_environments_share_storage_where_safe(pair, tmp_path):
     by_path = {f.path: f.sha256 for f in manifest.files}
     for path in apart:  # each one for a reason
         modes = {os.stat(envs / name / path).st_mode for name in ("train", "serve")}
-        reasons = (path in ruled, path.startswith("conda-meta/"), len(modes) == 2)
+        read_only = not os.stat(envs / "serve" / path).st_mode & 0o200
+        reasons = (path in ruled, path.startswith("conda-meta/"), len(modes) == 2, read_only)
         assert any(reasons) or by_path[path] in twice, path
     for name in ("train", "serve"):
         _assert_pycs_valid(envs / name)
@@ -504,6 +509,37 @@ def test_claim_of_a_later_entry_refused(pair, crafted, tmp_path):
     train["stored_elsewhere"].append([source_path, "serve", path])
     bundle = crafted.write(tmp_path / "b.tar.zst")
     _refused(pair, bundle, tmp_path / "t", "stores no such content", env="train")
+
+
+def test_an_environment_that_is_a_delta_refused(pair, crafted, tmp_path):
+    """A head holds bundles' manifests: a delta would install half an environment."""
+    manifest = crafted.env("serve")["manifest"]
+    manifest["version"] = 2
+    manifest["delta"] = {"base": "0" * 64, "base_name": "serve", "base_packages": [], "removed": []}
+    bundle = crafted.write(tmp_path / "b.tar.zst")
+    _refused(pair, bundle, tmp_path / "t", "is a delta or a kept manifest")
+
+
+def test_names_beside_our_own_hidden_directories_refused(pair, tmp_path):
+    hidden = tmp_path / ".train.envbundle-staging-abcdefgh"
+    hidden.symlink_to(pair.serve)
+    out = tmp_path / "b.tar.zst"
+    proc = _conda(pair.env)("bundle", "-p", pair.train, "-p", hidden, "-o", out)
+    assert_clean_error(proc, "cannot name one of a bundle of several")
+    assert not out.exists()
+
+
+def test_a_failed_commit_puts_back_what_a_two_rename_swap_replaced(tmp_path):
+    """Where the filesystem cannot exchange, commit swaps by two renames and the replaced
+    environment ends one level down: taking the commit back must find it there."""
+    target, staging = tmp_path / "env", tmp_path / ".env.envbundle-staging-x"
+    for directory, name in ((target, "old"), (staging, "new")):
+        directory.mkdir()
+        (directory / "which").write_text(name)
+    _swap_by_renames(str(staging), str(target))
+    assert (staging / "env" / "which").read_text() == "old"
+    _uncommit(str(target), str(staging), str(staging / "env"))
+    assert (target / "which").read_text() == "old"
 
 
 def test_member_filed_under_another_environment(pair, crafted, tmp_path):

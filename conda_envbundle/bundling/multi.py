@@ -21,8 +21,8 @@ from typing import BinaryIO, cast
 from .. import progress
 from ..archive import open_writer
 from ..archive.members import SizeChangedError, Writer, exactly
-from ..collection import Collection, Environment, member_path, share
-from ..exceptions import EnvBundleError, FileChangedError, TargetWriteError
+from ..collection import Collection, Environment, checked_name, member_path, share
+from ..exceptions import BundleFormatError, EnvBundleError, FileChangedError, TargetWriteError
 from ..formats import DEFAULT_FORMAT, chosen_format
 from ..fstree import umask
 from ..manifest import DIR, MANIFEST_PATH, SYMLINK
@@ -127,6 +127,14 @@ def _check_names(prefixes: list[str]) -> None:
     seen: dict[str, str] = {}
     for prefix in prefixes:
         name = environment_name(prefix)
+        try:
+            checked_name(name)
+        except BundleFormatError:
+            raise EnvBundleError(
+                f"The environment at {prefix} is named {name!r}, which cannot name one of a "
+                "bundle of several (hidden, base or root, not printable, or over 200 bytes). "
+                "Rename it (conda rename -p PATH NEW_NAME) or bundle it on its own."
+            ) from None
         if name in seen:
             same = os.path.normpath(seen[name]) == os.path.normpath(prefix)
             raise EnvBundleError(

@@ -32,11 +32,15 @@ from ..collection import (
     member_path,
 )
 from ..collection import from_bytes as collection_from_bytes
-from ..exceptions import BundleFormatError, IncompatibleTargetError, TargetWriteError
+from ..exceptions import (
+    BundleFormatError,
+    EnvBundleError,
+    IncompatibleTargetError,
+    TargetWriteError,
+)
 from ..fstree import make_dirs
 from ..manifest import FILE, SYMLINK, FileEntry, Manifest
 from ..relocation import rules
-from ..renames import exchange
 from ..space import space_needed
 from .assemble import InstallResult, finish
 from .commit import commit, parents_of, remove_leftovers, staging_dir
@@ -222,7 +226,13 @@ class _Destination:
 
     @property
     def linkable(self) -> bool:
-        return self.entry.prefix is None and not self.entry.path.startswith(_NEVER_LINKED)
+        # conda makes a read-only file writable before it removes it: shared, that chmod
+        # would change the other environment's file too
+        return (
+            self.entry.prefix is None
+            and not self.entry.path.startswith(_NEVER_LINKED)
+            and bool(self.entry.mode & 0o200)
+        )
 
 
 @dataclass
@@ -392,22 +402,23 @@ def _own_copy(path: str) -> None:
 
 def _commit_all(chosen: list[_Selected]) -> None:
     """Put every environment in place; on an error, take back the ones already put."""
-    done: list[_Selected] = []
+    done: list[tuple[_Selected, str | None]] = []
     try:
         for selected in chosen:
-            commit(selected.staging, selected.target)
-            done.append(selected)
+            done.append((selected, commit(selected.staging, selected.target)))
     except BaseException:
-        for selected in reversed(done):
-            _uncommit(selected)
+        for selected, old in reversed(done):
+            _uncommit(selected.target, selected.staging, old)
         raise
 
 
-def _uncommit(selected: _Selected) -> None:
-    """Undo one :func:`commit`: swap the old environment back, or move the new one away."""
+def _uncommit(target: str, staging: str, old: str | None) -> None:
+    """Undo one :func:`commit`, which left the environment it replaced at ``old`` (inside
+    the staging directory; None: there was none): put it back the same way, or move the
+    new one away. Either way what is left in the staging directory is removed after."""
     # best effort: this runs while another error is on its way to the user
-    with contextlib.suppress(OSError):
-        if os.path.lexists(selected.staging):  # it holds the environment replaced
-            exchange(selected.staging, selected.target)
+    with contextlib.suppress(OSError, EnvBundleError):
+        if old is None:
+            os.rename(target, staging)
         else:
-            os.rename(selected.target, selected.staging)
+            commit(old, target)

@@ -110,9 +110,13 @@ def _require_environment(target: str) -> None:
 
 def _written(delta: Manifest, kept: Manifest) -> Manifest:
     """What applying the delta writes: what it ships, and copies of the files whose
-    permissions change (a link costs an inode, no blocks)."""
+    permissions change or are read-only (a link costs an inode, no blocks)."""
     modes = {entry.path: entry.mode for entry in kept.files}
-    files = [f for f in delta.files if not f.reuse or modes[f.path] & 0o777 != f.mode & 0o777]
+    files = [
+        f
+        for f in delta.files
+        if not f.reuse or modes[f.path] & 0o777 != f.mode & 0o777 or not f.mode & 0o200
+    ]
     return Manifest(
         delta.source_name, delta.subdir, delta.conda_version, delta.tool_version, files=files
     )
@@ -142,7 +146,9 @@ def _carry(delta: Manifest, kept: Manifest, target: str, root: str) -> dict[str,
 def _place(source: str, dest: str, entry: FileEntry, now: FileEntry) -> None:
     make_dirs(os.path.dirname(dest), 0o700)
     linked = False
-    if now.mode & 0o777 == entry.mode & 0o777:
+    # conda makes a read-only file writable before it removes it: shared, that chmod would
+    # change the kept generation's file too
+    if now.mode & 0o777 == entry.mode & 0o777 and entry.mode & 0o200:
         with contextlib.suppress(OSError):
             os.link(source, dest, follow_symlinks=False)
             linked = True
