@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test test-fast demo lint bench docs clean
+.PHONY: dev test test-fast demo lint bench bench-delta docs clean
 
 dev: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ lint: dev
 
 bench: dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-delta: dev
+	$(BIN)/python bench/delta.py $(BENCH_ARGS)
 
 docs: dev
 	$(BIN)/python -m pip install -q -r docs/requirements.txt

@@ -450,8 +450,15 @@ def _kept(old: str) -> str:
 
 
 def write(path: Path, ctx: Context) -> None:
-    """Write the report to ``path``, keeping what other benchmarks wrote there."""
+    """Write the report to ``path``, keeping what other benchmarks wrote there (the
+    delta section in its place, the others at the end)."""
+    from .delta import carry_over, kept_section
+
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.read_text() if path.exists() else ""
+    text = render(ctx)
+    delta = kept_section(old)
+    if delta:
+        text = carry_over(delta, text)
     kept = _kept(old)
-    path.write_text(render(ctx) + (f"\n{kept}" if kept else ""))
+    path.write_text(text + (f"\n{kept}" if kept else ""))
