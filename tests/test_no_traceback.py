@@ -584,3 +584,13 @@ def test_environment_reached_through_a_symlink(make_env, conda_env, tmp_path):
     for path in stale:
         data = scanned_bytes(target / path)  # the kept manifest without its origin
         assert str(env).encode() not in data and str(given).encode() not in data, path
+
+
+def test_an_environment_at_a_path_that_is_not_utf8(make_env, conda_process, tmp_path):
+    """Found by the attack on bundles of several: a traceback at classify time before."""
+    env = make_env(["foo"], pip_tool=False, unmanaged_binary=False)
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/env-\xff")
+    os.rename(env, odd)
+    proc = conda_process("bundle", "-p", odd, "-o", tmp_path / "b.tar.zst")
+    assert_clean_error(proc, "is not valid UTF-8")
+    assert not (tmp_path / "b.tar.zst").exists()

@@ -10,6 +10,7 @@ from ..archive import check_level, default_level, level_format, sh
 from ..exceptions import EnvBundleError, OutputExistsError, SourceEnvironmentError
 from ..formats import DEFAULT_FORMAT, FORMATS, chosen_format
 from ..manifest import Manifest
+from ..paths import is_utf8
 from . import sidecars
 from .output import check_output_name, check_replaceable
 from .walk import wanted
@@ -80,6 +81,11 @@ def make_plan(
     """The plan for bundling ``prefix``: every argument of :func:`conda_envbundle.bundle`
     checked, refused with an :class:`~.exceptions.EnvBundleError` that says what to do."""
     prefix = os.path.abspath(prefix)
+    if not is_utf8(prefix):
+        raise SourceEnvironmentError(
+            f"The path of the environment, {prefix!r}, is not valid UTF-8, which the bundle's "
+            "relocation rules must hold. Move it to a UTF-8 path (conda rename -p PATH NAME)."
+        )
     if not _compat.is_conda_environment(prefix):
         raise SourceEnvironmentError(
             f"{prefix} is not a conda environment (it has no conda-meta/history). "
