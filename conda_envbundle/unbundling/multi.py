@@ -17,6 +17,7 @@ import dataclasses
 import errno
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -393,9 +394,11 @@ def _unshare_stale_sources(selected: _Selected) -> None:
 
 
 def _own_copy(path: str) -> None:
-    """Replace the hardlink at ``path`` with a copy of its own (same mode)."""
-    temp = f"{path}.envbundle-unshare"
-    _copy(path, temp)
+    """Replace the hardlink at ``path`` with a copy of its own (same mode); the copy is
+    made under a name no entry has (every entry exists by then)."""
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".envbundle-unshare-")
+    with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
     os.chmod(temp, os.stat(path).st_mode & 0o7777)
     os.replace(temp, path)
 
