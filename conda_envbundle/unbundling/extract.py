@@ -51,7 +51,7 @@ def _shipped(manifest: Manifest) -> Iterator[FileEntry]:
 
 
 @contextlib.contextmanager
-def _reading_bundle() -> Iterator[None]:
+def reading_bundle() -> Iterator[None]:
     """Every failure inside, a BundleFormatError.
 
     Every read of a bundle goes through here: whatever a damaged or hostile bundle makes
@@ -69,7 +69,7 @@ def _reading_bundle() -> Iterator[None]:
 def reading(items: Iterator[T]) -> Iterator[T]:
     """``items`` from a bundle reader, each failure of the reader a BundleFormatError."""
     while True:
-        with _reading_bundle():
+        with reading_bundle():
             try:
                 item = next(items)
             except StopIteration:
@@ -132,7 +132,7 @@ def extract_members(
         with FileWriters() as writers:
             for entry in _matched(reader, members, manifest):
                 full = os.path.join(root, entry.path)
-                _place(reader, entry, full, made, writers)
+                place_entry(reader, entry, full, made, writers)
                 extracting.advance(entry.size)
     except OSError as exc:
         raise TargetWriteError(
@@ -147,7 +147,7 @@ def verify_members(
     """Check every remaining member against the manifest, content included; write nothing."""
     for entry in _matched(reader, members, manifest):
         if entry.kind == FILE:
-            for _ in _verified_data(reader, entry):
+            for _ in verified_data(reader, entry):
                 pass
             verifying.advance(entry.size)
 
@@ -161,8 +161,8 @@ def _matched(reader: Reader, members: Iterator[Member], manifest: Manifest) -> I
         entry = next(expected, None)
         if entry is None:
             raise BundleFormatError(f"The bundle holds {member.path!r}, which its manifest lacks.")
-        _match(member, entry)
-        _check_parents(entry.path, links, clean)
+        match_member(member, entry)
+        check_parents(entry.path, links, clean)
         if entry.kind == SYMLINK_KIND:
             links.add(entry.path)
         yield entry
@@ -171,11 +171,11 @@ def _matched(reader: Reader, members: Iterator[Member], manifest: Manifest) -> I
         raise BundleFormatError(
             f"The bundle is incomplete: {missing.path!r} is in its manifest but not in it."
         )
-    with _reading_bundle():
+    with reading_bundle():
         reader.finish()
 
 
-def _match(member: Member, entry: FileEntry) -> None:
+def match_member(member: Member, entry: FileEntry) -> None:
     kind = _KINDS.get(member.kind)
     if kind is None:
         raise BundleFormatError(
@@ -204,7 +204,7 @@ def _match(member: Member, entry: FileEntry) -> None:
         raise BundleFormatError(f"The symlink {entry.path!r} in the bundle points outside it.")
 
 
-def _check_parents(path: str, links: set[str], clean: set[str]) -> None:
+def check_parents(path: str, links: set[str], clean: set[str]) -> None:
     """Refuse a member under a symlink member; ``clean`` remembers directories found safe
     (each is a real directory by then, so no later symlink can take its place)."""
     first = posixpath.dirname(path)
@@ -217,7 +217,7 @@ def _check_parents(path: str, links: set[str], clean: set[str]) -> None:
         clean.add(first)
 
 
-def _place(
+def place_entry(
     reader: Reader, entry: FileEntry, full: str, made: set[str], writers: FileWriters
 ) -> None:
     if entry.kind == DIR:
@@ -232,15 +232,15 @@ def _place(
         os.symlink(entry.link_target, full)
         return
     if entry.size <= SMALL_FILE:
-        writers.write(full, b"".join(_verified_data(reader, entry)))
+        writers.write(full, b"".join(verified_data(reader, entry)))
         return
     fd = os.open(full, OPEN_FLAGS, 0o600)
     with os.fdopen(fd, "wb", buffering=0) as fh:
-        for chunk in _verified_data(reader, entry):
+        for chunk in verified_data(reader, entry):
             fh.write(chunk)
 
 
-def _verified_data(reader: Reader, entry: FileEntry) -> Iterator[bytes]:
+def verified_data(reader: Reader, entry: FileEntry) -> Iterator[bytes]:
     """The current member's bytes, refused past the manifest's size or on a wrong sha256."""
     digest = hashlib.sha256()
     seen = 0

@@ -13,21 +13,14 @@ place; see docs/design.md for what a kill between two commits leaves.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import errno
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 from .. import _compat, progress
 from ..archive.members import Member, Reader
 from ..archive.tarread import TarReader
 from ..collection import (
     Collection,
-    Environment,
-    Place,
     as_collection,
     is_collection,
     member_path,
@@ -37,32 +30,21 @@ from ..exceptions import (
     BundleFormatError,
     EnvBundleError,
     IncompatibleTargetError,
-    TargetWriteError,
 )
-from ..fstree import make_dirs
-from ..manifest import FILE, SYMLINK, FileEntry, Manifest
-from ..relocation import rules
+from ..manifest import Manifest
 from ..space import space_needed
 from .assemble import InstallResult, finish
 from .commit import commit, parents_of, remove_leftovers, staging_dir
 from .extract import (
-    _check_parents,
-    _match,
-    _place,
-    _reading_bundle,
-    _verified_data,
     declared,
     member_of,
     read_head,
 )
-from .filewriters import OPEN_FLAGS, FileWriters
+from .generations import replaced
 from .install import install
 from .lock import target_lock
+from .multiextract import Selected, extract_environments, unshare_stale_sources
 from .preflight import check_existing, check_target
-
-# conda rewrites these in place (records) or we do: never shared between environments
-_NEVER_LINKED = rules.RECORD_DIR + "/"
-_CANNOT_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
 
 
 def read_bundle(reader: Reader) -> tuple[Manifest | Collection, Iterator[Member]]:
@@ -126,15 +108,6 @@ def install_head(
     return {name: result.relocated for name, result in zip(targets, made, strict=True)}
 
 
-@dataclass
-class _Selected:
-    """An environment being installed, and where."""
-
-    env: Environment
-    target: str
-    staging: str = ""
-
-
 def install_environments(
     reader: Reader,
     members: Iterator[Member],
@@ -147,7 +120,7 @@ def install_environments(
 ) -> list[InstallResult]:
     """Install the environments named in ``targets`` (name -> absolute target path) from
     the bundle ``reader`` reads, its head already read: all of them, or none."""
-    chosen = [_Selected(collection.get(name), target) for name, target in targets.items()]
+    chosen = [Selected(collection.get(name), target) for name, target in targets.items()]
     for selected in chosen:
         check_target(selected.env.manifest, selected.target, force)
     _check_space_together(chosen)
@@ -162,15 +135,15 @@ def install_environments(
         # the whole stream is read, whatever is selected
         total = collection.content_size - collection.shared_size
         with progress.step("Extracting", total, show_progress) as extracting:
-            _extract(reader, members, collection, chosen, extracting.advance)
+            extract_environments(reader, members, collection, chosen, extracting.advance)
         relocated = {
             s.env.name: finish(s.staging, s.target, s.env.manifest, threads, show_progress)
             for s in chosen
         }
         for selected in chosen:
-            _unshare_stale_sources(selected)
-        _commit_all(chosen)
-        for selected in chosen:
+            unshare_stale_sources(selected)
+        for selected, old in _commit_all(chosen):
+            replaced(old, selected.target, keep_previous=False)  # a kept one is stale now
             _compat.forget_prefix_data(selected.target)
             _compat.register_env(selected.target)
     return [InstallResult(s.target, s.env.manifest, relocated[s.env.name]) for s in chosen]
@@ -183,10 +156,10 @@ def verify_environments(
     sha256; write nothing."""
     total = collection.content_size - collection.shared_size
     with progress.step("Verifying", total, show_progress) as verifying:
-        _extract(reader, members, collection, [], verifying.advance)
+        extract_environments(reader, members, collection, [], verifying.advance)
 
 
-def _check_space_together(chosen: list[_Selected]) -> None:
+def _check_space_together(chosen: list[Selected]) -> None:
     """Environments on one filesystem must fit there together (each was checked alone;
     counted without the space hardlinks save)."""
     needed: dict[int, tuple[int, str]] = {}
@@ -214,198 +187,10 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
-@dataclass
-class _Destination:
-    """A place in a selected environment that needs the bytes of a stored member."""
-
-    selected: _Selected
-    entry: FileEntry
-
-    @property
-    def full(self) -> str:
-        return os.path.join(self.selected.staging, self.entry.path)
-
-    @property
-    def linkable(self) -> bool:
-        # conda makes a read-only file writable before it removes it: shared, that chmod
-        # would change the other environment's file too
-        return (
-            self.entry.prefix is None
-            and not self.entry.path.startswith(_NEVER_LINKED)
-            and bool(self.entry.mode & 0o200)
-        )
-
-
-@dataclass
-class _Copies:
-    """The files written for one stored member: inodes another environment may share."""
-
-    first: str
-    shared: list[tuple[_Destination, set[str]]] = field(default_factory=list)
-
-
-def _destinations(collection: Collection, chosen: list[_Selected]) -> dict[Place, list]:
-    """Stored member (environment, path) -> the selected places that need its bytes."""
-    needed: dict[Place, list[_Destination]] = {}
-    for selected in chosen:
-        env = selected.env
-        for entry in env.manifest.files:
-            if entry.kind == FILE:
-                place = env.stored_elsewhere.get(entry.path, (env.name, entry.path))
-                needed.setdefault(place, []).append(_Destination(selected, entry))
-    return needed
-
-
-def _extract(
-    reader: Reader,
-    members: Iterator[Member],
-    collection: Collection,
-    chosen: list[_Selected],
-    advance: Callable[[int], None],
-) -> None:
-    """Read every member against the head, verifying every byte; write what the
-    selected environments need."""
-    needed = _destinations(collection, chosen)
-    selected = {s.env.name: s for s in chosen}
-    made = {s.staging for s in chosen}
-    links: dict[str, set[str]] = {name: set() for name in collection.names}
-    clean: dict[str, set[str]] = {name: set() for name in collection.names}
-    expected = collection.stored()
-    full = ""
-    try:
-        with FileWriters() as writers:
-            for member in members:
-                env, entry = next(expected, (None, None))
-                if env is None or entry is None:
-                    raise BundleFormatError(
-                        f"The bundle holds {member.path!r}, which its head lacks."
-                    )
-                _match(member, dataclasses.replace(entry, path=member_path(env.name, entry.path)))
-                _check_parents(entry.path, links[env.name], clean[env.name])
-                if entry.kind == SYMLINK:
-                    links[env.name].add(entry.path)
-                if entry.kind != FILE:
-                    if env.name in selected:
-                        full = os.path.join(selected[env.name].staging, entry.path)
-                        _place(reader, entry, full, made, writers)
-                    continue
-                places = needed.get((env.name, entry.path), [])
-                full = places[0].full if places else ""
-                _write_all(reader, entry, places, made, writers)
-                advance(entry.size)
-    except OSError as exc:
-        raise TargetWriteError(
-            f"Cannot write {exc.filename or full}: {exc.strerror}. Make room or fix the "
-            "permissions there, then try again."
-        ) from exc
-    _finish_stream(reader, expected)
-
-
-def _finish_stream(reader: Reader, expected: Iterator[tuple[Environment, FileEntry]]) -> None:
-    missing = next(expected, None)
-    if missing is not None:
-        env, entry = missing
-        raise BundleFormatError(
-            f"The bundle is incomplete: {entry.path!r} of {env.name!r} is in its head "
-            "but not in it."
-        )
-    with _reading_bundle():
-        reader.finish()
-
-
-def _write_all(
-    reader: Reader,
-    entry: FileEntry,
-    places: list[_Destination],
-    made: set[str],
-    writers: FileWriters,
-) -> None:
-    """Write the current member's verified bytes to its first place, then link or copy
-    it to the others; with no place, only verify it."""
-    if not places:
-        for _ in _verified_data(reader, entry):
-            pass
-        return
-    first = places[0]
-    if len(places) == 1:
-        _place(reader, first.entry, first.full, made, writers)
-        return
-    _make_parent(first.full, made)
-    fd = os.open(first.full, OPEN_FLAGS, 0o600)
-    with os.fdopen(fd, "wb", buffering=0) as fh:
-        for chunk in _verified_data(reader, entry):
-            fh.write(chunk)
-    copies = _Copies(first.full)
-    if first.linkable:
-        copies.shared.append((first, {first.selected.env.name}))
-    for place in places[1:]:
-        _make_parent(place.full, made)
-        _link_or_copy(place, copies)
-
-
-def _make_parent(full: str, made: set[str]) -> None:
-    parent = os.path.dirname(full)
-    if parent not in made:
-        make_dirs(parent, 0o700)
-        made.add(parent)
-
-
-def _link_or_copy(place: _Destination, copies: _Copies) -> None:
-    """Hardlink ``place`` to a file of another environment with the same mode that
-    nothing rewrites in place, else copy; at most one path per environment per inode."""
-    name = place.selected.env.name
-    if place.linkable:
-        for other, envs in copies.shared:
-            if other.entry.mode == place.entry.mode and name not in envs:
-                try:
-                    os.link(other.full, place.full)
-                except OSError as exc:
-                    if exc.errno not in _CANNOT_LINK:
-                        raise
-                    break  # another filesystem, or links refused: copies then
-                envs.add(name)
-                return
-    _copy(copies.first, place.full)
-    if place.linkable:
-        copies.shared.append((place, {name}))
-
-
-def _copy(source: str, destination: str) -> None:
-    fd = os.open(destination, OPEN_FLAGS, 0o600)
-    with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def _unshare_stale_sources(selected: _Selected) -> None:
-    """A shared ``.py`` has one mtime; when this environment's pyc expects another (the
-    environments differ there), give this environment its own copy with its own mtime."""
-    manifest = selected.env.manifest
-    files = [f.path for f in manifest.files if f.kind == FILE]
-    links = {f.path: f.link_target for f in manifest.files if f.kind == SYMLINK}
-    for source, pyc in rules.pairs(files, links):
-        path = os.path.join(selected.staging, rules.resolve(source, links))
-        if not os.path.isfile(path) or os.lstat(path).st_nlink < 2:
-            continue
-        with open(os.path.join(selected.staging, pyc), "rb") as fh:
-            wanted = rules.source_mtime(fh.read(rules.PYC_HEADER_SIZE), os.path.getsize(path))
-        if wanted is not None and int(os.stat(path).st_mtime) != wanted:
-            _own_copy(path)
-            os.utime(path, (wanted, wanted), follow_symlinks=False)
-
-
-def _own_copy(path: str) -> None:
-    """Replace the hardlink at ``path`` with a copy of its own (same mode); the copy is
-    made under a name no entry has (every entry exists by then)."""
-    fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".envbundle-unshare-")
-    with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-    os.chmod(temp, os.stat(path).st_mode & 0o7777)
-    os.replace(temp, path)
-
-
-def _commit_all(chosen: list[_Selected]) -> None:
-    """Put every environment in place; on an error, take back the ones already put."""
-    done: list[tuple[_Selected, str | None]] = []
+def _commit_all(chosen: list[Selected]) -> list[tuple[Selected, str | None]]:
+    """Put every environment in place; on an error, take back the ones already put.
+    Returns each with where commit left the environment it replaced (None: none)."""
+    done: list[tuple[Selected, str | None]] = []
     try:
         for selected in chosen:
             done.append((selected, commit(selected.staging, selected.target)))
@@ -413,6 +198,7 @@ def _commit_all(chosen: list[_Selected]) -> None:
         for selected, old in reversed(done):
             _uncommit(selected.target, selected.staging, old)
         raise
+    return done
 
 
 def _uncommit(target: str, staging: str, old: str | None) -> None:
