@@ -346,7 +346,7 @@ def measure_applies(meter: Meter, repeat: int) -> tuple[list[Result], int | None
     for row in (*rows, rollback):
         if row.runs:
             row.seconds = statistics.median(row.runs)
-    return [*rows, rollback], (statistics.median(previous) if previous else None)
+    return [*rows, rollback], (int(statistics.median(previous)) if previous else None)
 
 
 def _previous_size(log: Path) -> int:
