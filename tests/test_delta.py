@@ -37,6 +37,7 @@ from .support.envs import (
     pip_install_tool,
     site_packages,
 )
+from .support.packages import READ_ONLY_FILE
 from .support.proc import run
 from .support.targets import KINDS, target_path
 from .support.trees import snapshot
@@ -513,6 +514,9 @@ def test_history_is_never_shared_and_a_changed_kept_generation_is_not_put_back(
     assert (target / history).stat().st_ino != (previous / history).stat().st_ino
     shared = "share/foo/three-times.txt"
     assert (target / shared).stat().st_ino == (previous / shared).stat().st_ino
+    # conda makes a read-only file writable before removing it: such files are copies
+    assert (target / READ_ONLY_FILE).stat().st_ino != (previous / READ_ONLY_FILE).stat().st_ino
+    assert (target / READ_ONLY_FILE).stat().st_mode & 0o777 == 0o444
     with (target / shared).open("a") as fh:  # an edit in place: both names see it
         fh.write("edited\n")
     before = snapshot(target)

@@ -200,3 +200,18 @@ def test_a_head_outside_a_tar_stream_is_refused(tmp_path):
         open_reader(str(tmp_path), MANIFEST_PATH) as reader,
     ):
         read_bundle(reader)
+
+
+UNFIT_NAMES = [".hidden", ".train.envbundle-staging-abcdefgh", "base", "root", "x\x1b[2Ky"]
+UNFIT_NAMES += ["a\nb", "\u202etxt", "n" * 201, "", "a/b", ".."]
+
+
+@pytest.mark.parametrize("name", UNFIT_NAMES)
+def test_names_that_cannot_name_an_environment_beside_others(name):
+    with pytest.raises(BundleFormatError, match="cannot name an environment"):
+        collection.checked_name(name)
+
+
+@pytest.mark.parametrize("name", ["train", "serve-2", "环境", "n" * 200])
+def test_names_that_can(name):
+    assert collection.checked_name(name) == name
