@@ -157,6 +157,7 @@ def _bundle_several(args: Namespace, prefixes: list[str], fmt: str) -> int:
             ("--dest-prefix", args.bundle_dest_prefix),
             ("--sbom", args.bundle_sbom),
             ("--sign", args.bundle_sign),
+            ("--delta-from", args.bundle_delta_from),
         )
         if given
     ]

@@ -312,6 +312,7 @@ def test_formats_other_than_tar_refused(pair, tmp_path, fmt):
     [
         (["--dest-prefix", "/opt/x"], "--dest-prefix take one environment"),
         (["--sbom", "spdx"], "--sbom take one environment"),
+        (["--delta-from", "base.json"], "--delta-from take one environment"),
     ],
 )
 def test_one_environment_options_refused(pair, tmp_path, extra, needle):
