@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .formats import chosen_format
 
@@ -100,7 +100,7 @@ def bundle_action(args: Namespace) -> int:
     """Run ``conda bundle``."""
     from conda.base.context import context
 
-    from . import api, progress, report
+    from . import api, report
     from .exceptions import EnvBundleError
 
     verbose_logging(context.verbosity)
@@ -120,17 +120,9 @@ def bundle_action(args: Namespace) -> int:
     result = api.bundle(
         prefixes[0],
         args.bundle_output,
-        fmt=fmt,
-        level=_level(args, fmt),
-        threads=_threads(args),
-        force=args.bundle_force,
-        filters=args.bundle_filters,
-        ignore_editable=args.bundle_ignore_editable,
-        ignore_missing=args.bundle_ignore_missing,
+        **_options(args, fmt),
         dest_prefix=args.bundle_dest_prefix,
         sh_codec=args.bundle_sh_payload,
-        dry_run=context.dry_run,
-        show_progress=progress.wanted(),
         sbom=args.bundle_sbom or (),
         sign=args.bundle_sign,
         delta_from=args.bundle_delta_from,
@@ -148,7 +140,7 @@ def _bundle_several(args: Namespace, prefixes: list[str], fmt: str) -> int:
     """``conda bundle`` of several environments into one bundle."""
     from conda.base.context import context
 
-    from . import api, multireport, progress
+    from . import api, multireport
     from .exceptions import EnvBundleError
 
     unfit = [
@@ -166,19 +158,7 @@ def _bundle_several(args: Namespace, prefixes: list[str], fmt: str) -> int:
             f"{' and '.join(unfit)} take one environment; a bundle of several has none of "
             "them. Bundle each environment on its own for them."
         )
-    result = api.bundle_environments(
-        prefixes,
-        args.bundle_output,
-        fmt=fmt,
-        level=_level(args, fmt),
-        threads=_threads(args),
-        force=args.bundle_force,
-        filters=args.bundle_filters,
-        ignore_editable=args.bundle_ignore_editable,
-        ignore_missing=args.bundle_ignore_missing,
-        dry_run=context.dry_run,
-        show_progress=progress.wanted(),
-    )
+    result = api.bundle_environments(prefixes, args.bundle_output, **_options(args, fmt))
     stops = [
         api.stopping_error(one, args.bundle_ignore_editable, args.bundle_ignore_missing)
         for one in result.environments
@@ -189,6 +169,25 @@ def _bundle_several(args: Namespace, prefixes: list[str], fmt: str) -> int:
     if stop is not None:
         raise stop
     return 0
+
+
+def _options(args: Namespace, fmt: str) -> dict[str, Any]:
+    """The keywords a bundle of one environment and a bundle of several share."""
+    from conda.base.context import context
+
+    from . import progress
+
+    return {
+        "fmt": fmt,
+        "level": _level(args, fmt),
+        "threads": _threads(args),
+        "force": args.bundle_force,
+        "filters": args.bundle_filters,
+        "ignore_editable": args.bundle_ignore_editable,
+        "ignore_missing": args.bundle_ignore_missing,
+        "dry_run": context.dry_run,
+        "show_progress": progress.wanted(),
+    }
 
 
 def _bundle_format(args: Namespace) -> str:
